@@ -1,0 +1,38 @@
+/**
+ * A small key/blob store. Keys are `/`-separated relative paths without `..` segments.
+ * `LocalStorage` (core) and `S3Storage` (@tmgg/s3-storage) implement it; the results
+ * layout (`ResultStore`) is built on top.
+ */
+export interface CloudStorage {
+  /** Where it stores, as a URI (`/abs/path` or `s3://bucket/prefix`). */
+  readonly uri: string;
+  /** Writes atomically: readers see the old value or the new one, never a part. */
+  put(key: string, data: string | Uint8Array): Promise<void>;
+  /** Writes only when the key does not exist; true when this call wrote it. */
+  putIfAbsent(key: string, data: string | Uint8Array): Promise<boolean>;
+  /** The stored bytes, or undefined when the key does not exist. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Every key that starts with `prefix`, sorted. */
+  list(prefix: string): Promise<string[]>;
+  /** Deletes a key; deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Streams a local file of any size to `key`. */
+  uploadFile(key: string, localPath: string): Promise<void>;
+  /** Releases connections. Optional. */
+  close?(): Promise<void>;
+}
+
+/** Throws unless `key` is a relative `/`-separated path with no empty, `.` or `..` segment. */
+export function assertValidKey(key: string, plugin = "storage"): void {
+  const segments = key.split("/");
+  if (
+    key.length === 0 ||
+    key.includes("\\") ||
+    key.includes("\0") ||
+    segments.some((s) => s === "" || s === "." || s === "..")
+  ) {
+    throw new Error(
+      `[${plugin}] invalid key ${JSON.stringify(key)}: use a relative path of non-empty segments without '.', '..' or backslashes`,
+    );
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The one module that knows both spellings: files on disk use snake_case keys (as the
+ * original Python `tmgg` wrote them), TypeScript uses camelCase. Schemas are written in
+ * camelCase; `fromDisk` / `toDisk` convert keys at the boundary, leaving user data
+ * (configs, metrics, hyperparameter names) untouched.
+ */
+import { z } from "zod";
+
+/** Stage names, run ids and other identifiers that become file names. */
+export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+/** GPU types accepted in `gpu_type` (Modal's names plus the original module's tiers); `:N` for N GPUs. */
+export const GPU_TYPES = [
+  "standard",
+  "debug",
+  "fast",
+  "multi",
+  "h100",
+  "cpu",
+  "T4",
+  "L4",
+  "A10",
+  "A10G",
+  "L40S",
+  "A100",
+  "A100-40GB",
+  "A100-80GB",
+  "RTX-PRO-6000",
+  "H100",
+  "H100!",
+  "H200",
+  "B200",
+  "B200+",
+] as const;
+
+const gpuTypeSchema = z.string().refine(
+  (value) => {
+    const [type, count, ...rest] = value.split(":");
+    if (rest.length > 0) return false;
+    if (count !== undefined && !/^[1-8]$/.test(count)) return false;
+    return GPU_TYPES.some((known) => known.toLowerCase() === type?.toLowerCase());
+  },
+  { message: `must be one of ${GPU_TYPES.join(", ")}, optionally with ":N" GPUs (1-8)` },
+);
+
+const numberRangeSchema = z
+  .strictObject({
+    low: z.number(),
+    high: z.number(),
+    log: z.boolean().optional(),
+    step: z.number().positive().optional(),
+  })
+  .refine((r) => r.high > r.low, { message: "high must be greater than low" })
+  .refine((r) => !r.log || r.low > 0, { message: "a log range needs low > 0" });
+
+/** A hyperparameter: a list of values (grid / categorical) or a numeric range (trials only). */
+export const hyperparameterSchema = z.union([
+  z.array(z.json()).min(1, { message: "needs at least one value" }),
+  numberRangeSchema,
+]);
+
+export const objectiveSchema = z.strictObject({
+  metric: z.string().min(1).default("val_loss"),
+  mode: z.enum(["min", "max"]).default("min"),
+});
+
+export const searchKinds = ["grid", "random", "sobol", "tpe"] as const;
+
+/** A stage file (`stages/<name>.yaml`). */
+export const stageConfigSchema = z.strictObject({
+  name: z.string().regex(IDENTIFIER_PATTERN, {
+    message: "must contain only letters, digits, '_' and '-'",
+  }),
+  description: z.string().optional(),
+  architectures: z.array(z.string().min(1)).min(1, { message: "needs at least one architecture" }),
+  datasets: z.array(z.string().min(1)).min(1, { message: "needs at least one dataset" }),
+  hyperparameterSpace: z.record(z.string().min(1), hyperparameterSchema).default({}),
+  numTrials: z.int().positive().optional(),
+  search: z.enum(searchKinds).optional(),
+  seeds: z.array(z.int()).min(1, { message: "needs at least one seed" }).default([1]),
+  gpuType: gpuTypeSchema.default("standard"),
+  timeoutSeconds: z.number().positive().default(3600),
+  command: z.array(z.string()).min(1, { message: "needs the program to run" }),
+  configDir: z.string().min(1).optional(),
+  objective: objectiveSchema.default({ metric: "val_loss", mode: "min" }),
+  successCriteria: z
+    .strictObject({
+      metric: z.string().optional(),
+      improvementThreshold: z.number().optional(),
+      baseline: z.string().optional(),
+    })
+    .optional(),
+});
+export type StageConfig = z.output<typeof stageConfigSchema>;
+export type Objective = z.output<typeof objectiveSchema>;
+export type Hyperparameter = z.output<typeof hyperparameterSchema>;
+
+export const experimentStatuses = ["completed", "failed", "timeout", "cancelled"] as const;
+export type ExperimentStatus = (typeof experimentStatuses)[number];
+
+const finiteNumber = z.number().refine(Number.isFinite, { message: "must be a finite number" });
+
+/** Metrics an experiment reports: an object of finite numbers. */
+export const metricsSchema = z.record(z.string(), finiteNumber);
+export type Metrics = z.output<typeof metricsSchema>;
+
+/** One experiment's result (`runs/<run_id>.json`). */
+export const experimentResultSchema = z.object({
+  runId: z.string(),
+  config: z.record(z.string(), z.unknown()),
+  metrics: metricsSchema,
+  checkpointPath: z.string().nullable().default(null),
+  status: z.enum(experimentStatuses),
+  errorMessage: z.string().nullable().default(null),
+  durationSeconds: z.number().nonnegative(),
+  startedAt: z.string(),
+  completedAt: z.string(),
+  attempt: z.int().positive().default(1),
+  backend: z.string().default("unknown"),
+  gpuType: z.string().default("standard"),
+  logsPath: z.string().nullable().default(null),
+  /** Why a run failed: the experiment itself, or the machine it ran on (retryable). */
+  failureKind: z.enum(["experiment", "infrastructure"]).optional(),
+});
+export type ExperimentResult = z.output<typeof experimentResultSchema>;
+
+const metricStatsSchema = z.object({
+  n: z.int(),
+  mean: z.number(),
+  std: z.number(),
+  min: z.number(),
+  max: z.number(),
+});
+export type MetricStats = z.output<typeof metricStatsSchema>;
+
+/** Runs that share a config but for the seed. */
+export const groupSchema = z.object({
+  groupId: z.string(),
+  architecture: z.string(),
+  dataset: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  n: z.int(),
+  runIds: z.array(z.string()),
+  metrics: z.record(z.string(), metricStatsSchema),
+});
+export type Group = z.output<typeof groupSchema>;
+
+export const summarySchema = z.object({
+  totalExperiments: z.int(),
+  completed: z.int(),
+  failed: z.int(),
+  timeout: z.int(),
+  cancelled: z.int(),
+  skipped: z.int(),
+  successRate: z.number(),
+  meanDurationSeconds: z.number(),
+  totalDurationSeconds: z.number(),
+});
+export type Summary = z.output<typeof summarySchema>;
+
+/** A stage's aggregate (`stage_result.json`). */
+export const stageResultSchema = z.object({
+  stageName: z.string(),
+  experiments: z.array(experimentResultSchema),
+  bestConfig: z.record(z.string(), z.unknown()).nullable(),
+  bestMetrics: z.record(z.string(), z.number()).nullable(),
+  summary: summarySchema,
+  startedAt: z.string(),
+  completedAt: z.string(),
+  objective: objectiveSchema,
+  groups: z.array(groupSchema),
+  bestGroup: z.string().nullable().default(null),
+  bestRun: z.string().nullable(),
+  commitSha: z.string().nullable().default(null),
+  backend: z.string(),
+  gpuType: z.string().default("standard"),
+});
+export type StageResult = z.output<typeof stageResultSchema>;
+
+/** Keys whose values are user data: their own keys are never converted. */
+const OPAQUE_KEYS = new Set([
+  "config",
+  "metrics",
+  "hyperparameter_space",
+  "best_config",
+  "best_metrics",
+  "params",
+]);
+
+/** `timeout_seconds` → `timeoutSeconds`. */
+export function camelCase(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** `timeoutSeconds` → `timeout_seconds`. */
+export function snakeCase(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function convertKeys(value: unknown, rename: (key: string) => string): unknown {
+  if (Array.isArray(value)) return value.map((item) => convertKeys(item, rename));
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    out[rename(key)] = OPAQUE_KEYS.has(snakeCase(key)) ? inner : convertKeys(inner, rename);
+  }
+  return out;
+}
+
+/** Converts a parsed file (snake_case keys) to the TypeScript spelling, without validating. */
+export function camelizeKeys(value: unknown): unknown {
+  return convertKeys(value, camelCase);
+}
+
+/** Converts a TypeScript value to the on-disk spelling (snake_case keys). */
+export function toDisk(value: unknown): unknown {
+  return convertKeys(value, snakeCase);
+}
+
+/** Parses a value read from disk (snake_case keys) with a camelCase schema. */
+export function fromDisk<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+  return schema.parse(camelizeKeys(raw));
+}
+
+/** Serializes a result to the JSON written on disk. */
+export function toDiskJson(value: unknown): string {
+  return `${JSON.stringify(toDisk(value), null, 2)}\n`;
+}

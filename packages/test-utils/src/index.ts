@@ -1,0 +1,2 @@
+export { FakeRunner } from "./fake-runner.ts";
+export type { FakeBehaviour, FakeRunnerOptions } from "./fake-runner.ts";
