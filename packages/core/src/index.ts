@@ -1,6 +1,6 @@
-export {
-  BaseCloudRunner,
-} from "./cloud-runner.ts";
+export { aggregateStage, getDotted, groupResults, metricStats, rankGroups, summarize } from "./aggregate.ts";
+export type { AggregateInput } from "./aggregate.ts";
+export { BaseCloudRunner } from "./cloud-runner.ts";
 export type {
   CloudRunner,
   ExperimentSpec,
@@ -11,6 +11,11 @@ export type {
 } from "./cloud-runner.ts";
 export { assertValidKey } from "./cloud-storage.ts";
 export type { CloudStorage } from "./cloud-storage.ts";
+export { deepMerge, loadConfigFile, mergeSection, resolveConfigPath, setDotted } from "./config-compose.ts";
+export type { ConfigFile, ConfigObject } from "./config-compose.ts";
+export { ConfigError } from "./config-error.ts";
+export { ExperimentCoordinator } from "./coordinator.ts";
+export type { CoordinatorEvent, CoordinatorOptions, RunStageOptions, StagePlan } from "./coordinator.ts";
 export {
   CHECKPOINTS_DIR,
   CONFIG_FILE,
@@ -28,13 +33,23 @@ export {
   resolveSpec,
 } from "./experiment-contract.ts";
 export type { ContractPaths, MetricsReading, ResolvedSpec, RunEnding } from "./experiment-contract.ts";
+export { LocalStorage } from "./local-storage.ts";
+export { StagePlanner, gridPoints, gridSize } from "./plan.ts";
+export type { PlanPair, PlannedRun, PlannerOptions } from "./plan.ts";
+export { ResultStore } from "./result-store.ts";
+export type { ResultStoreOptions, UnreadableResult } from "./result-store.ts";
+export { canonicalJson, configHash, groupId, runId, runSlug } from "./run-id.ts";
+export { CloudRunnerFactory } from "./runner-factory.ts";
+export type { RunnerFactory } from "./runner-factory.ts";
 export {
   GPU_TYPES,
   IDENTIFIER_PATTERN,
+  camelCase,
   experimentResultSchema,
   experimentStatuses,
   fromDisk,
   metricsSchema,
+  snakeCase,
   stageConfigSchema,
   stageResultSchema,
   toDisk,
@@ -48,7 +63,10 @@ export type {
   MetricStats,
   Metrics,
   Objective,
-  StageConfig,
   StageResult,
   Summary,
 } from "./schemas.ts";
+export { StageConfig, closestKey, loadStageConfig, parseStageConfig } from "./stage-config.ts";
+export { createStorage } from "./storage-uri.ts";
+export { parseYaml, readYamlFile } from "./yaml-file.ts";
+export type { YamlFile } from "./yaml-file.ts";

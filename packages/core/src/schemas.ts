@@ -174,6 +174,8 @@ export const stageResultSchema = z.object({
   commitSha: z.string().nullable().default(null),
   backend: z.string(),
   gpuType: z.string().default("standard"),
+  /** GPU cost of the runs, from a dated price table: an estimate, never a bill. */
+  estimatedCostUsd: z.number().nullable().default(null),
 });
 export type StageResult = z.output<typeof stageResultSchema>;
 

@@ -1,0 +1,153 @@
+/**
+ * Sweep planning: from a stage to resolved configs with deterministic run ids.
+ */
+import path from "node:path";
+import { ConfigError } from "./config-error.ts";
+import { loadConfigFile, mergeSection, setDotted, type ConfigFile, type ConfigObject } from "./config-compose.ts";
+import { groupId, runId } from "./run-id.ts";
+import type { StageConfig } from "./schemas.ts";
+
+/** One run of a plan: a resolved config and its identity. */
+export interface PlannedRun {
+  runId: string;
+  groupId: string;
+  architecture: string;
+  dataset: string;
+  /** The hyperparameter point, dotted keys as in the stage. */
+  params: Record<string, unknown>;
+  seed: number;
+  /** The resolved config (written to `config.json`). */
+  config: ConfigObject;
+}
+
+/** An (architecture, dataset) pair with its composed config before hyperparameters. */
+export interface PlanPair {
+  architecture: string;
+  dataset: string;
+  /** base ← architecture ← dataset. */
+  config: ConfigObject;
+}
+
+export interface PlannerOptions {
+  /** Base config (plain object); default `{}`. */
+  baseConfig?: ConfigObject;
+  /** Where config paths resolve when the stage has no `config_dir`; default `exp_configs`. */
+  configDir?: string;
+  /** Folder relative paths resolve from; default `process.cwd()`. */
+  projectRoot?: string;
+}
+
+/** The cartesian product of the grid's hyperparameter lists, in key order. */
+export function* gridPoints(space: StageConfig["hyperparameterSpace"]): Generator<Record<string, unknown>> {
+  const entries = Object.entries(space).map(([key, values]) => {
+    if (!Array.isArray(values)) {
+      throw new ConfigError(`hyperparameter_space.${key} is a range; a grid needs a list of values`, {
+        key: `hyperparameter_space.${key}`,
+      });
+    }
+    return [key, values] as const;
+  });
+  const total = entries.reduce((n, [, values]) => n * values.length, 1);
+  for (let index = 0; index < total; index++) {
+    const point: Record<string, unknown> = {};
+    let rest = index;
+    for (let k = entries.length - 1; k >= 0; k--) {
+      const [key, values] = entries[k]!;
+      point[key] = values[rest % values.length];
+      rest = Math.floor(rest / values.length);
+    }
+    yield Object.fromEntries(entries.map(([key]) => [key, point[key]]));
+  }
+}
+
+/** Number of runs a grid stage plans (without planning them). */
+export function gridSize(stage: StageConfig): number {
+  const points = Object.values(stage.hyperparameterSpace).reduce<number>(
+    (n, values) => n * (Array.isArray(values) ? values.length : 1),
+    1,
+  );
+  return stage.architectures.length * stage.datasets.length * points * stage.seeds.length;
+}
+
+/**
+ * Composes a stage's configs. Config files are read once, when the planner is created;
+ * every error names the stage key and the file.
+ *
+ * @example
+ * const planner = await StagePlanner.create(stage, { baseConfig: {} });
+ * for (const run of planner.grid()) console.log(run.runId);
+ */
+export class StagePlanner {
+  readonly stage: StageConfig;
+  readonly configDir: string;
+  readonly pairs: readonly PlanPair[];
+
+  private constructor(stage: StageConfig, configDir: string, pairs: PlanPair[]) {
+    this.stage = stage;
+    this.configDir = configDir;
+    this.pairs = pairs;
+  }
+
+  static async create(stage: StageConfig, options: PlannerOptions = {}): Promise<StagePlanner> {
+    const projectRoot = options.projectRoot ?? process.cwd();
+    const configDir = path.resolve(projectRoot, stage.configDir ?? options.configDir ?? "exp_configs");
+    const base = structuredClone(options.baseConfig ?? {});
+    const load = async (names: readonly string[], what: string): Promise<ConfigFile[]> => {
+      const files: ConfigFile[] = [];
+      for (const [index, name] of names.entries()) {
+        try {
+          files.push(await loadConfigFile(configDir, name, what));
+        } catch (error) {
+          if (error instanceof ConfigError && error.file === undefined) {
+            throw new ConfigError(error.message, { key: `${what}s[${index}]` }, { cause: error });
+          }
+          throw error;
+        }
+      }
+      return files;
+    };
+    const architectures = await load(stage.architectures, "architecture");
+    const datasets = await load(stage.datasets, "dataset");
+    const pairs: PlanPair[] = [];
+    for (const architecture of architectures) {
+      const withModel = mergeSection(base, "model", architecture);
+      for (const dataset of datasets) {
+        pairs.push({
+          architecture: architecture.name,
+          dataset: dataset.name,
+          config: mergeSection(withModel, "data", dataset),
+        });
+      }
+    }
+    return new StagePlanner(stage, configDir, pairs);
+  }
+
+  /** The resolved run of one (pair, hyperparameter point, seed). */
+  makeRun(pair: PlanPair, params: Record<string, unknown>, seed: number): PlannedRun {
+    const config = structuredClone(pair.config);
+    for (const [key, value] of Object.entries(params)) setDotted(config, key, structuredClone(value));
+    config["seed"] = seed;
+    config["architecture"] = pair.architecture;
+    config["dataset"] = pair.dataset;
+    config["stage"] = this.stage.name;
+    const parts = { architecture: pair.architecture, dataset: pair.dataset, params, seed };
+    return {
+      runId: runId(parts, config),
+      groupId: groupId(parts, config),
+      architecture: pair.architecture,
+      dataset: pair.dataset,
+      params,
+      seed,
+      config,
+    };
+  }
+
+  /** Every run of a grid stage: architectures × datasets × points × seeds. */
+  *grid(): Generator<PlannedRun> {
+    for (const pair of this.pairs) {
+      for (const point of gridPoints(this.stage.hyperparameterSpace)) {
+        for (const seed of this.stage.seeds) yield this.makeRun(pair, point, seed);
+      }
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { createHash } from "node:crypto";
+
+/** JSON with object keys sorted at every level, so equal configs serialize equally. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") {
+    if (typeof value === "number" && !Number.isFinite(value)) return "null";
+    return JSON.stringify(value) ?? "null";
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const keys = Object.keys(value).sort();
+  const parts: string[] = [];
+  for (const key of keys) {
+    const inner = (value as Record<string, unknown>)[key];
+    if (inner === undefined) continue;
+    parts.push(`${JSON.stringify(key)}:${canonicalJson(inner)}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+/** Short hex hash of the canonical JSON of a value. */
+export function configHash(value: unknown, length = 10): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, length);
+}
+
+const MAX_SLUG_LENGTH = 80;
+
+function slugPart(value: unknown): string {
+  const text = typeof value === "string" ? value : canonicalJson(value);
+  return text.replace(/[^A-Za-z0-9_.=-]+/g, "-").replace(/^[-.]+|-+$/g, "");
+}
+
+/** The readable part of a run id: last path segments and `key=value` pairs. */
+export function runSlug(parts: {
+  architecture: string;
+  dataset: string;
+  params: Record<string, unknown>;
+  seed?: number;
+}): string {
+  const pieces = [
+    slugPart(parts.architecture.split("/").at(-1)),
+    slugPart(parts.dataset.split("/").at(-1)),
+    ...Object.entries(parts.params).map(([key, value]) => slugPart(`${key.split(".").at(-1)}=${slugPart(value)}`)),
+  ];
+  if (parts.seed !== undefined) pieces.push(`seed=${parts.seed}`);
+  const slug = pieces.filter(Boolean).join("_");
+  return slug.length > MAX_SLUG_LENGTH ? slug.slice(0, MAX_SLUG_LENGTH).replace(/[-_.=]+$/, "") : slug;
+}
+
+/**
+ * A deterministic run id: a readable slug plus a hash of the resolved config's canonical
+ * JSON. The same config always gets the same id, whatever the order of its keys.
+ *
+ * @example runId({ architecture: "models/gnn", dataset: "data/sbm", params: { lr: 0.001 }, seed: 1 }, config)
+ * // "gnn_sbm_lr=0.001_seed=1-3fa9c2d1e0"
+ */
+export function runId(
+  parts: { architecture: string; dataset: string; params: Record<string, unknown>; seed: number },
+  config: Record<string, unknown>,
+): string {
+  return `${runSlug(parts)}-${configHash(config)}`;
+}
+
+/** Id of a run's group: the same config without its seed. */
+export function groupId(
+  parts: { architecture: string; dataset: string; params: Record<string, unknown> },
+  config: Record<string, unknown>,
+): string {
+  const { seed: _seed, ...withoutSeed } = config;
+  return `${runSlug(parts)}-${configHash(withoutSeed)}`;
+}
