@@ -1,2 +1,4 @@
-export { FakeRunner } from "./fake-runner.ts";
+export { FAKE_BEHAVIOUR_KEY, FakeRunner } from "./fake-runner.ts";
 export type { FakeBehaviour, FakeRunnerOptions } from "./fake-runner.ts";
+export { EXPERIMENT_FIXTURE, runnerContract, waitFor } from "./runner-contract.ts";
+export type { RunnerContractContext } from "./runner-contract.ts";
