@@ -66,5 +66,5 @@ export function groupId(
   config: Record<string, unknown>,
 ): string {
   const { seed: _seed, ...withoutSeed } = config;
-  return `${runSlug(parts)}-${configHash(withoutSeed)}`;
+  return `${runSlug({ architecture: parts.architecture, dataset: parts.dataset, params: parts.params })}-${configHash(withoutSeed)}`;
 }

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { ConfigError } from "./config-error.ts";
 import {
   camelizeKeys,
+  hyperparameterSchema,
   snakeCase,
   stageConfigSchema,
   type StageConfig as StageConfigType,
@@ -64,7 +65,16 @@ function describePath(path: readonly (string | number)[]): string {
   return path.map((segment) => (typeof segment === "number" ? `[${segment}]` : segment)).join(".").replace(/\.\[/g, "[");
 }
 
-function issueToError(issue: z.core.$ZodIssue, yaml: YamlFile): ConfigError {
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let node = value;
+  for (const segment of path) {
+    if (node === null || typeof node !== "object") return undefined;
+    node = (node as Record<PropertyKey, unknown>)[segment];
+  }
+  return node;
+}
+
+function issueToError(issue: z.core.$ZodIssue, yaml: YamlFile, input: unknown): ConfigError {
   const file = yaml.file;
   if (issue.code === "unrecognized_keys") {
     const parent = diskPath(issue.path);
@@ -80,11 +90,22 @@ function issueToError(issue: z.core.$ZodIssue, yaml: YamlFile): ConfigError {
       ...(pos ? { line: pos.line, column: pos.column } : {}),
     });
   }
+  if (issue.code === "invalid_union" && issue.path[0] === "hyperparameterSpace" && issue.path.length === 2) {
+    const value = valueAt(input, issue.path);
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      const inner = hyperparameterSchema.options[1].safeParse(value);
+      const first = inner.error?.issues.find((i) => i.code === "unrecognized_keys") ?? inner.error?.issues[0];
+      if (first) {
+        return issueToError({ ...first, path: [...issue.path, ...first.path] }, yaml, input);
+      }
+    }
+    issue = { ...issue, message: "must be a list of values ([a, b]) or a range ({low, high}, optional log and step)" };
+  }
   const path = diskPath(issue.path);
   const keyPath = describePath(path);
   const pos = yaml.position(path);
   let message = issue.message;
-  if (issue.code === "invalid_type" && issue.input === undefined) {
+  if (issue.code === "invalid_type" && valueAt(input, issue.path) === undefined) {
     message = `is required`;
   }
   return new ConfigError(`${keyPath || "stage"} ${message}`, {
@@ -145,11 +166,12 @@ export function parseStageConfig(text: string, file = "<stage>"): StageConfig {
   if (typeof yaml.value !== "object" || Array.isArray(yaml.value)) {
     throw new ConfigError("a stage file must be a mapping of keys (name:, architectures:, …)", { file, line: 1, column: 1 });
   }
-  const parsed = stageConfigSchema.safeParse(camelizeKeys(yaml.value));
+  const input = camelizeKeys(yaml.value);
+  const parsed = stageConfigSchema.safeParse(input);
   if (!parsed.success) {
     const issues = parsed.error.issues;
     const unknown = issues.find((issue) => issue.code === "unrecognized_keys");
-    throw issueToError(unknown ?? issues[0]!, yaml);
+    throw issueToError(unknown ?? issues[0]!, yaml, input);
   }
   checkMeaning(parsed.data, yaml);
   return parsed.data;

@@ -13,11 +13,11 @@ export interface YamlFile {
 /** Parses YAML text; syntax errors become a ConfigError with file, line and column. */
 export function parseYaml(text: string, file: string): YamlFile {
   const lineCounter = new LineCounter();
-  const doc: Document.Parsed = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const doc: Document.Parsed = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   const error = doc.errors[0];
   if (error) {
     const pos = error.linePos?.[0];
-    const message = error.message.split("\n")[0] ?? error.message;
+    const message = (error.message.split("\n")[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, "");
     throw new ConfigError(`invalid YAML: ${message}`, {
       file,
       ...(pos ? { line: pos.line, column: pos.col } : {}),
