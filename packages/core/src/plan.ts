@@ -4,7 +4,7 @@
 import path from "node:path";
 import { ConfigError } from "./config-error.ts";
 import { loadConfigFile, mergeSection, setDotted, type ConfigFile, type ConfigObject } from "./config-compose.ts";
-import { groupId, runId } from "./run-id.ts";
+import { runIdentity } from "./run-id.ts";
 import type { StageConfig } from "./schemas.ts";
 
 /** One run of a plan: a resolved config and its identity. */
@@ -35,6 +35,16 @@ export interface PlannerOptions {
   configDir?: string;
   /** Folder relative paths resolve from; default `process.cwd()`. */
   projectRoot?: string;
+}
+
+/** A deep copy of JSON-like data (what YAML gives), much faster than structuredClone. */
+function cloneJson<T>(value: T): T {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
+  if (value instanceof Date) return new Date(value) as T;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) out[key] = cloneJson((value as Record<string, unknown>)[key]);
+  return out as T;
 }
 
 /** The cartesian product of the grid's hyperparameter lists, in key order. */
@@ -124,16 +134,16 @@ export class StagePlanner {
 
   /** The resolved run of one (pair, hyperparameter point, seed). */
   makeRun(pair: PlanPair, params: Record<string, unknown>, seed: number): PlannedRun {
-    const config = structuredClone(pair.config);
-    for (const [key, value] of Object.entries(params)) setDotted(config, key, structuredClone(value));
+    const config = cloneJson(pair.config);
+    for (const [key, value] of Object.entries(params)) setDotted(config, key, cloneJson(value));
     config["seed"] = seed;
     config["architecture"] = pair.architecture;
     config["dataset"] = pair.dataset;
     config["stage"] = this.stage.name;
-    const parts = { architecture: pair.architecture, dataset: pair.dataset, params, seed };
+    const { runId, groupId } = runIdentity({ architecture: pair.architecture, dataset: pair.dataset, params, seed }, config);
     return {
-      runId: runId(parts, config),
-      groupId: groupId(parts, config),
+      runId,
+      groupId,
       architecture: pair.architecture,
       dataset: pair.dataset,
       params,

@@ -6,15 +6,23 @@ export function canonicalJson(value: unknown): string {
     if (typeof value === "number" && !Number.isFinite(value)) return "null";
     return JSON.stringify(value) ?? "null";
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i ? "," : "") + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  return `{${canonicalEntries(value as Record<string, unknown>).join(",")}}`;
+}
+
+/** `"key":value` strings of an object's defined keys, sorted by key. */
+function canonicalEntries(value: Record<string, unknown>): string[] {
   const keys = Object.keys(value).sort();
   const parts: string[] = [];
   for (const key of keys) {
-    const inner = (value as Record<string, unknown>)[key];
-    if (inner === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(inner)}`);
+    const inner = value[key];
+    if (inner !== undefined) parts.push(`${JSON.stringify(key)}:${canonicalJson(inner)}`);
   }
-  return `{${parts.join(",")}}`;
+  return parts;
 }
 
 /** Short hex hash of the canonical JSON of a value. */
@@ -34,14 +42,12 @@ export function runSlug(parts: {
   architecture: string;
   dataset: string;
   params: Record<string, unknown>;
-  seed?: number;
 }): string {
   const pieces = [
     slugPart(parts.architecture.split("/").at(-1)),
     slugPart(parts.dataset.split("/").at(-1)),
     ...Object.entries(parts.params).map(([key, value]) => slugPart(`${key.split(".").at(-1)}=${slugPart(value)}`)),
   ];
-  if (parts.seed !== undefined) pieces.push(`seed=${parts.seed}`);
   const slug = pieces.filter(Boolean).join("_");
   return slug.length > MAX_SLUG_LENGTH ? slug.slice(0, MAX_SLUG_LENGTH).replace(/[-_.=]+$/, "") : slug;
 }
@@ -57,7 +63,32 @@ export function runId(
   parts: { architecture: string; dataset: string; params: Record<string, unknown>; seed: number },
   config: Record<string, unknown>,
 ): string {
-  return `${runSlug(parts)}-${configHash(config)}`;
+  return runIdentity(parts, config).runId;
+}
+
+/**
+ * Both ids of a run at once, serializing the config a single time (the planner's hot path).
+ */
+export function runIdentity(
+  parts: { architecture: string; dataset: string; params: Record<string, unknown>; seed: number },
+  config: Record<string, unknown>,
+): { runId: string; groupId: string } {
+  const keys = Object.keys(config).sort();
+  let full = "";
+  let withoutSeed = "";
+  for (const key of keys) {
+    const inner = config[key];
+    if (inner === undefined) continue;
+    const entry = `${JSON.stringify(key)}:${canonicalJson(inner)}`;
+    full += (full ? "," : "") + entry;
+    if (key !== "seed") withoutSeed += (withoutSeed ? "," : "") + entry;
+  }
+  const hash = (text: string): string => createHash("sha256").update(`{${text}}`).digest("hex").slice(0, 10);
+  const groupSlug = runSlug({ architecture: parts.architecture, dataset: parts.dataset, params: parts.params });
+  return {
+    runId: `${groupSlug}${groupSlug ? "_" : ""}seed=${parts.seed}`.slice(0, MAX_SLUG_LENGTH).replace(/[-_.=]+$/, "") + `-${hash(full)}`,
+    groupId: `${groupSlug}-${hash(withoutSeed)}`,
+  };
 }
 
 /** Id of a run's group: the same config without its seed. */
