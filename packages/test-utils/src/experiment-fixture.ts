@@ -8,7 +8,7 @@
  *   node experiment-fixture.ts --sleep <ignoreSigterm>   (a grandchild: sleeps until killed)
  */
 import { spawn } from "node:child_process";
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Writable } from "node:stream";
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const config = JSON.parse(readFileSync(configPath, "utf8")) as { fake?: FakeBehaviour };
   const behaviour = config.fake ?? {};
   const runDir = process.env["TMGG_RUN_DIR"] ?? path.dirname(configPath);
+  const runDirAtStart = readdirSync(runDir).sort();
   if (behaviour.ignoreSigterm) process.on("SIGTERM", () => {});
 
   const pids: number[] = [];
@@ -77,7 +78,14 @@ async function main(): Promise<void> {
     for (const [name, value] of Object.entries(process.env)) {
       if (name.startsWith("TMGG_") || names.includes(name)) env[name] = value;
     }
-    const contract = { argv: process.argv.slice(2), cwd: process.cwd(), env, startedAtMs, endedAtMs: Date.now() };
+    const contract = {
+      argv: process.argv.slice(2),
+      cwd: process.cwd(),
+      env,
+      runDirAtStart,
+      startedAtMs,
+      endedAtMs: Date.now(),
+    };
     writeFileSync(path.join(runDir, "contract.json"), JSON.stringify(contract, null, 2));
   }
   if (behaviour.metrics) writeFileSync(path.join(runDir, "metrics.json"), JSON.stringify(behaviour.metrics));

@@ -40,7 +40,11 @@ export interface FakeBehaviour {
   printBytes?: number;
   /** (fixture) Writes `checkpoints/model.ckpt` in the run folder. */
   checkpoint?: boolean;
-  /** (fixture) Writes `contract.json` in the run folder: argv, cwd, the TMGG_* and CUDA_VISIBLE_DEVICES env, the env vars named in `recordEnv`, start and end times. */
+  /**
+   * (fixture) Writes `contract.json` in the run folder: argv, cwd, the TMGG_* and
+   * CUDA_VISIBLE_DEVICES env, the env vars named in `recordEnv`, the run folder's
+   * listing at start (`runDirAtStart`), start and end times (`startedAtMs`, `endedAtMs`).
+   */
   recordContract?: boolean;
   /** (fixture) Extra env var names to record in `contract.json`. */
   recordEnv?: string[];
