@@ -52,12 +52,11 @@ const CHART_MIN_GROUPS = 2;
 const CHART_MAX_GROUPS = 30;
 /** Failures shown with their stderr tail; the rest get one line each. */
 const DETAILED_FAILURES = 10;
-/** Tail sizes tried for the detailed failures, largest first; 0 lines means the headline only. */
+/** Tail sizes tried for the detailed failures, largest first (below the last, the table of errors says more). */
 const TAIL_LEVELS = [
   { lines: 40, chars: 4_000 },
   { lines: 15, chars: 1_500 },
   { lines: 5, chars: 500 },
-  { lines: 0, chars: 0 },
 ] as const;
 const MAX_PARAM_COLUMNS = 16;
 const MAX_METRIC_COLUMNS = 8;
@@ -140,8 +139,8 @@ function formatStats(stats: MetricStats | undefined): string {
 // Untrusted text
 
 // CSI, OSC (ended by BEL or ST) and two-character escape sequences.
-// eslint-disable-next-line no-control-regex
 const ANSI_PATTERN =
+  // eslint-disable-next-line no-control-regex
   /\u001b(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|[@-Z\\-_])/g;
 // C0 controls but tab and newline, DEL, C1 controls, and bidi overrides ("trojan source").
 // eslint-disable-next-line no-control-regex
@@ -593,8 +592,8 @@ interface FailureStyle {
 }
 
 /**
- * The failures: one run of each distinct error in detail with the largest stderr tails that
- * fit, then every error with its count and example runs, the most common first.
+ * The failures: every distinct error with its count and example runs (the most common
+ * first), then one run of each in detail with the largest stderr tails that fit.
  */
 function failureSection(failures: readonly ExperimentResult[], style: FailureStyle): Cuttable {
   if (failures.length === 0) return () => "";
@@ -604,27 +603,29 @@ function failureSection(failures: readonly ExperimentResult[], style: FailureSty
   const left = kinds.map((kind) => kind.runs.length);
   for (let i = left.length - 2; i >= 0; i -= 1) left[i]! += left[i + 1]!;
   const countWidth = formatCount(kinds[0]!.runs.length).length;
+  // With a few failures that all differ, the details say everything and the table is noise.
   const isAllDetailed =
-    kinds.length <= detailedCount && kinds.every((kind) => kind.runs.length === 1);
+    kinds.length === detailedCount && kinds.every((kind) => kind.runs.length === 1);
   const heading = style.heading(failures.length);
   const kindsTable = (budget: number): string =>
-    isAllDetailed
-      ? ""
-      : fitRows({
-          budget,
-          header: style.kindsHeader,
-          count: kinds.length,
-          row: (index) => style.kind(kinds[index]!, countWidth),
-          more: (rowsLeft) => style.more(left[kinds.length - rowsLeft] ?? 0),
-          gap: SEPARATOR,
-        });
-  const fullTable = kindsTable(Infinity);
+    fitRows({
+      budget,
+      header: style.kindsHeader,
+      count: kinds.length,
+      row: (index) => style.kind(kinds[index]!, countWidth),
+      more: (rowsLeft) => style.more(left[kinds.length - rowsLeft] ?? 0),
+      gap: SEPARATOR,
+    });
+  const fullTable = isAllDetailed ? "" : kindsTable(Infinity);
   return (budget) => {
-    // The table of kinds keeps up to a third of the room when the details compete for it.
-    const reserve = Math.min(fullTable.length + SEPARATOR.length, Math.floor(budget * 0.3));
-    let chosen: string[] = [];
+    if (heading.length > budget) return "";
+    // The table keeps up to a third of the room when the details compete for it.
+    const reserve = isAllDetailed
+      ? 0
+      : Math.min(fullTable.length + SEPARATOR.length, Math.floor(budget * 0.3));
+    let details: string[] = [];
     for (const level of TAIL_LEVELS) {
-      const blocks = [heading];
+      const blocks: string[] = [];
       let used = heading.length;
       for (const kind of kinds.slice(0, detailedCount)) {
         const block = style.detail(kind, level);
@@ -632,20 +633,17 @@ function failureSection(failures: readonly ExperimentResult[], style: FailureSty
         blocks.push(block);
         used += SEPARATOR.length + block.length;
       }
-      if (blocks.length > chosen.length) chosen = blocks;
-      if (blocks.length === detailedCount + 1) break;
+      if (blocks.length > details.length) details = blocks;
+      if (blocks.length === detailedCount) break;
     }
-    if (chosen.length === 0) {
-      if (heading.length > budget) return "";
-      chosen = [heading];
-    }
-    const used = joinBlocks(chosen).length + SEPARATOR.length;
-    const table = budget - used >= fullTable.length ? fullTable : kindsTable(budget - used);
-    if (table !== "") return joinBlocks([...chosen, table]);
-    const shown = chosen.length - 1;
-    const more = style.more(failures.length - shown);
-    if (shown === detailedCount && isAllDetailed) return joinBlocks(chosen);
-    return used + more.length <= budget ? joinBlocks([...chosen, more]) : joinBlocks(chosen);
+    if (isAllDetailed && details.length === detailedCount) return joinBlocks([heading, ...details]);
+    const room = budget - joinBlocks([heading, ...details]).length - SEPARATOR.length;
+    const table = room >= fullTable.length && fullTable !== "" ? fullTable : kindsTable(room);
+    if (table !== "") return joinBlocks([heading, table, ...details]);
+    const more = style.more(failures.length - details.length);
+    return more.length <= room
+      ? joinBlocks([heading, ...details, more])
+      : joinBlocks([heading, ...details]);
   };
 }
 
