@@ -425,6 +425,22 @@ describe("renderMarkdown", () => {
     ).toBe(true);
   });
 
+  it("falls back to the best single run for results without groups (the original module's files)", () => {
+    const result = {
+      ...makeResult(0),
+      bestConfig: { model: { num_layers: 4 }, learning_rate: 0.001 },
+      bestMetrics: { val_loss: 0.25 },
+      bestRun: "run-7",
+    };
+    const markdown = renderMarkdown(result);
+    expect(markdown).toContain("Best single run `run-7` (no per-group statistics in this result).");
+    expect(markdown).toContain("| `model.num_layers` | `4` |");
+    expect(markdown).toContain("| `val_loss` | 0.25 |");
+    expect(renderText(result)).toContain(
+      "  model.num_layers  4\n  learning_rate     0.001\n  val_loss          0.25\n  best run          run-7",
+    );
+  });
+
   it("says there is no best configuration when no run reported the objective", () => {
     const result = makeResult(0, { failures: 2 });
     const markdown = renderMarkdown(result);
