@@ -3,10 +3,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 const hasProc = process.platform === "linux";
 
-/** Sends `signal` to every process of group `pgid`; false when the group is gone. */
+/**
+ * Sends `signal` to every process of group `pgid`; false when the group is gone.
+ * Windows has no process groups: there only the leader gets it.
+ */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {
-    process.kill(-pgid, signal);
+    process.kill(process.platform === "win32" ? pgid : -pgid, signal);
     return true;
   } catch {
     return false;
