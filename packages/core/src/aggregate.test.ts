@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { aggregateStage, metricStats } from "./aggregate.ts";
 import type { ExperimentResult } from "./schemas.ts";
 
-function result(runId: string, lr: number, seed: number, valLoss: number | null, status: ExperimentResult["status"] = "completed"): ExperimentResult {
+function result(
+  runId: string,
+  lr: number,
+  seed: number,
+  valLoss: number | null,
+  status: ExperimentResult["status"] = "completed",
+): ExperimentResult {
   return {
     runId,
     config: { architecture: "models/a", dataset: "data/d", learning_rate: lr, seed, stage: "s" },
@@ -20,7 +26,13 @@ function result(runId: string, lr: number, seed: number, valLoss: number | null,
   };
 }
 
-const base = { stageName: "s", objective: { metric: "val_loss", mode: "min" as const }, paramKeys: ["learning_rate"], startedAt: "t", backend: "fake" };
+const base = {
+  stageName: "s",
+  objective: { metric: "val_loss", mode: "min" as const },
+  paramKeys: ["learning_rate"],
+  startedAt: "t",
+  backend: "fake",
+};
 
 describe("aggregateStage", () => {
   it("chooses the best config by the mean over seeds, not one lucky seed", () => {
@@ -47,7 +59,12 @@ describe("aggregateStage", () => {
   it("breaks ties on the mean with the lower std", () => {
     const stage = aggregateStage({
       ...base,
-      experiments: [result("a1", 0.1, 1, 0.1), result("a2", 0.1, 2, 0.5), result("b1", 0.2, 1, 0.3), result("b2", 0.2, 2, 0.3)],
+      experiments: [
+        result("a1", 0.1, 1, 0.1),
+        result("a2", 0.1, 2, 0.5),
+        result("b1", 0.2, 1, 0.3),
+        result("b2", 0.2, 2, 0.3),
+      ],
     });
     expect(stage.bestConfig).toMatchObject({ learning_rate: 0.2 });
   });
@@ -97,7 +114,13 @@ describe("aggregateStage", () => {
 
 describe("metricStats", () => {
   it("uses the sample standard deviation", () => {
-    expect(metricStats([1, 2, 3, 4])).toEqual({ n: 4, mean: 2.5, std: Math.sqrt(5 / 3), min: 1, max: 4 });
+    expect(metricStats([1, 2, 3, 4])).toEqual({
+      n: 4,
+      mean: 2.5,
+      std: Math.sqrt(5 / 3),
+      min: 1,
+      max: 4,
+    });
     expect(metricStats([7]).std).toBe(0);
   });
 });

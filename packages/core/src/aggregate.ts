@@ -1,6 +1,13 @@
 /** StageResult aggregation: summary counts, groups over seeds, best config by mean objective. */
 import { groupId } from "./run-id.ts";
-import type { ExperimentResult, Group, MetricStats, Objective, StageResult, Summary } from "./schemas.ts";
+import type {
+  ExperimentResult,
+  Group,
+  MetricStats,
+  Objective,
+  StageResult,
+  Summary,
+} from "./schemas.ts";
 
 /** Reads a dotted key (`model.num_layers`) from a config. */
 export function getDotted(config: Record<string, unknown>, dottedKey: string): unknown {
@@ -21,7 +28,8 @@ export function metricStats(values: readonly number[]): MetricStats {
 }
 
 export function summarize(experiments: readonly ExperimentResult[], skipped: number): Summary {
-  const count = (status: ExperimentResult["status"]): number => experiments.filter((e) => e.status === status).length;
+  const count = (status: ExperimentResult["status"]): number =>
+    experiments.filter((e) => e.status === status).length;
   const total = experiments.length;
   const completed = count("completed");
   const totalDuration = experiments.reduce((sum, e) => sum + e.durationSeconds, 0);
@@ -43,8 +51,14 @@ export function summarize(experiments: readonly ExperimentResult[], skipped: num
  * Groups completed runs by their config without the seed. `paramKeys` are the stage's
  * hyperparameter names (dotted), read back from each config.
  */
-export function groupResults(experiments: readonly ExperimentResult[], paramKeys: readonly string[]): Group[] {
-  const byId = new Map<string, { group: Omit<Group, "metrics" | "n">; values: Map<string, number[]> }>();
+export function groupResults(
+  experiments: readonly ExperimentResult[],
+  paramKeys: readonly string[],
+): Group[] {
+  const byId = new Map<
+    string,
+    { group: Omit<Group, "metrics" | "n">; values: Map<string, number[]> }
+  >();
   for (const experiment of experiments) {
     if (experiment.status !== "completed") continue;
     const config = experiment.config;
@@ -54,7 +68,10 @@ export function groupResults(experiments: readonly ExperimentResult[], paramKeys
     const id = groupId({ architecture, dataset, params }, config);
     let entry = byId.get(id);
     if (!entry) {
-      entry = { group: { groupId: id, architecture, dataset, params, runIds: [] }, values: new Map() };
+      entry = {
+        group: { groupId: id, architecture, dataset, params, runIds: [] },
+        values: new Map(),
+      };
       byId.set(id, entry);
     }
     entry.group.runIds.push(experiment.runId);
@@ -106,7 +123,9 @@ export function aggregateStage(input: AggregateInput): StageResult {
   if (best) {
     const runs = input.experiments.filter((e) => best.runIds.includes(e.runId));
     const sign = objective.mode === "min" ? 1 : -1;
-    runs.sort((a, b) => sign * ((a.metrics[objective.metric] ?? 0) - (b.metrics[objective.metric] ?? 0)));
+    runs.sort(
+      (a, b) => sign * ((a.metrics[objective.metric] ?? 0) - (b.metrics[objective.metric] ?? 0)),
+    );
     bestRun = runs[0]?.runId ?? null;
     const { seed: _seed, ...config } = runs[0]?.config ?? {};
     bestConfig = config;
@@ -115,7 +134,9 @@ export function aggregateStage(input: AggregateInput): StageResult {
     stageName: input.stageName,
     experiments: [...input.experiments],
     bestConfig,
-    bestMetrics: best ? Object.fromEntries(Object.entries(best.metrics).map(([k, s]) => [k, s.mean])) : null,
+    bestMetrics: best
+      ? Object.fromEntries(Object.entries(best.metrics).map(([k, s]) => [k, s.mean]))
+      : null,
     summary: summarize(input.experiments, input.skipped ?? 0),
     startedAt: input.startedAt,
     completedAt: input.completedAt ?? new Date().toISOString(),

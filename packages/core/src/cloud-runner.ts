@@ -55,7 +55,10 @@ export interface CloudRunner {
   /** Backend name recorded in results (`local`, `modal`, …). */
   readonly name: string;
   runExperiment(experiment: ExperimentSpec, options?: RunOptions): Promise<ExperimentResult>;
-  runSweep(experiments: readonly ExperimentSpec[], options?: SweepOptions): Promise<ExperimentResult[]>;
+  runSweep(
+    experiments: readonly ExperimentSpec[],
+    options?: SweepOptions,
+  ): Promise<ExperimentResult[]>;
   getStatus(runId: string): Promise<RunStatus>;
   /** Cancels a pending or running run; false when there was nothing to cancel. */
   cancel(runId: string): Promise<boolean>;
@@ -69,7 +72,10 @@ export interface CloudRunner {
  */
 export abstract class BaseCloudRunner implements CloudRunner {
   abstract readonly name: string;
-  abstract runExperiment(experiment: ExperimentSpec, options?: RunOptions): Promise<ExperimentResult>;
+  abstract runExperiment(
+    experiment: ExperimentSpec,
+    options?: RunOptions,
+  ): Promise<ExperimentResult>;
   abstract getStatus(runId: string): Promise<RunStatus>;
   abstract cancel(runId: string): Promise<boolean>;
 
@@ -83,7 +89,9 @@ export abstract class BaseCloudRunner implements CloudRunner {
   ): Promise<ExperimentResult[]> {
     const { parallelism = 4, onResult, ...runOptions } = options;
     if (!Number.isInteger(parallelism) || parallelism < 1) {
-      throw new RangeError(`[${this.name}] parallelism must be a positive integer, got ${parallelism}`);
+      throw new RangeError(
+        `[${this.name}] parallelism must be a positive integer, got ${parallelism}`,
+      );
     }
     const results = new Array<ExperimentResult>(experiments.length);
     let next = 0;

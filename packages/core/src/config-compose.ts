@@ -27,7 +27,10 @@ export function deepMerge(target: ConfigObject, source: ConfigObject): ConfigObj
   const out: ConfigObject = { ...target };
   for (const [key, value] of Object.entries(source)) {
     const current = out[key];
-    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : structuredClone(value);
+    out[key] =
+      isPlainObject(current) && isPlainObject(value)
+        ? deepMerge(current, value)
+        : structuredClone(value);
   }
   return out;
 }
@@ -62,13 +65,28 @@ export function setDotted(config: ConfigObject, dottedKey: string, value: unknow
  * Resolves a config path inside `configDir`: no absolute paths, no `..`, no symlink that
  * leads out of the folder. `.yaml` is added when the path has no extension.
  */
-export async function resolveConfigPath(configDir: string, name: string, what: string): Promise<string> {
+export async function resolveConfigPath(
+  configDir: string,
+  name: string,
+  what: string,
+): Promise<string> {
   const where = { key: what };
-  if (name.trim() === "" || path.isAbsolute(name) || /^[A-Za-z]:/.test(name) || name.includes("\\")) {
-    throw new ConfigError(`${what} "${name}" must be a relative path inside config_dir (${configDir})`, where);
+  if (
+    name.trim() === "" ||
+    path.isAbsolute(name) ||
+    /^[A-Za-z]:/.test(name) ||
+    name.includes("\\")
+  ) {
+    throw new ConfigError(
+      `${what} "${name}" must be a relative path inside config_dir (${configDir})`,
+      where,
+    );
   }
   if (name.split("/").some((segment) => segment === ".." || segment === ".")) {
-    throw new ConfigError(`${what} "${name}" may not contain "." or ".." segments: config paths stay inside config_dir (${configDir})`, where);
+    throw new ConfigError(
+      `${what} "${name}" may not contain "." or ".." segments: config paths stay inside config_dir (${configDir})`,
+      where,
+    );
   }
   const withExtension = /\.ya?ml$/.test(name) ? name : `${name}.yaml`;
   const candidate = path.resolve(configDir, withExtension);
@@ -76,16 +94,25 @@ export async function resolveConfigPath(configDir: string, name: string, what: s
   try {
     rootReal = await realpath(configDir);
   } catch (error) {
-    throw new ConfigError(`config_dir "${configDir}" does not exist; create it or set config_dir in the stage`, { key: "config_dir" }, { cause: error });
+    throw new ConfigError(
+      `config_dir "${configDir}" does not exist; create it or set config_dir in the stage`,
+      { key: "config_dir" },
+      { cause: error },
+    );
   }
   let real: string;
   try {
     real = await realpath(candidate);
   } catch (error) {
-    throw new ConfigError(`${what} "${name}" not found: expected the file ${candidate}`, where, { cause: error });
+    throw new ConfigError(`${what} "${name}" not found: expected the file ${candidate}`, where, {
+      cause: error,
+    });
   }
   if (real !== rootReal && !real.startsWith(rootReal + path.sep)) {
-    throw new ConfigError(`${what} "${name}" resolves outside config_dir (${real}); symlinks may not leave ${configDir}`, where);
+    throw new ConfigError(
+      `${what} "${name}" resolves outside config_dir (${real}); symlinks may not leave ${configDir}`,
+      where,
+    );
   }
   if (!(await stat(real)).isFile()) {
     throw new ConfigError(`${what} "${name}" is not a file (${candidate})`, where);
@@ -96,12 +123,19 @@ export async function resolveConfigPath(configDir: string, name: string, what: s
 const GLOBAL_PACKAGE = /^\s*#\s*@package\s+_global_\s*$/m;
 
 /** Reads a config file from `configDir` (confined) as a mapping; an empty file is `{}`. */
-export async function loadConfigFile(configDir: string, name: string, what: string): Promise<ConfigFile> {
+export async function loadConfigFile(
+  configDir: string,
+  name: string,
+  what: string,
+): Promise<ConfigFile> {
   const file = await resolveConfigPath(configDir, name, what);
   const text = await readTextFile(file, `${what} config`);
   const value = parseYaml(text, file).value ?? {};
   if (!isPlainObject(value)) {
-    throw new ConfigError(`${what} config "${name}" must be a mapping of keys`, { file, key: what });
+    throw new ConfigError(`${what} config "${name}" must be a mapping of keys`, {
+      file,
+      key: what,
+    });
   }
   const head = text.split("\n").slice(0, 5).join("\n");
   return { name, file, value, isGlobal: GLOBAL_PACKAGE.test(head) };
@@ -112,12 +146,22 @@ export async function loadConfigFile(configDir: string, name: string, what: stri
  * deep-merged into `section`, or replacing it when the file's `_target_` differs from the
  * section's (so no keys of another model leak in).
  */
-export function mergeSection(config: ConfigObject, section: string, file: ConfigFile): ConfigObject {
+export function mergeSection(
+  config: ConfigObject,
+  section: string,
+  file: ConfigFile,
+): ConfigObject {
   if (file.isGlobal) return deepMerge(config, file.value);
   const current = config[section];
   const out = { ...config };
   const targetDiffers =
-    isPlainObject(current) && "_target_" in current && "_target_" in file.value && current["_target_"] !== file.value["_target_"];
-  out[section] = isPlainObject(current) && !targetDiffers ? deepMerge(current, file.value) : structuredClone(file.value);
+    isPlainObject(current) &&
+    "_target_" in current &&
+    "_target_" in file.value &&
+    current["_target_"] !== file.value["_target_"];
+  out[section] =
+    isPlainObject(current) && !targetDiffers
+      ? deepMerge(current, file.value)
+      : structuredClone(file.value);
   return out;
 }

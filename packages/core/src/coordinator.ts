@@ -17,7 +17,14 @@ import { createStorage } from "./storage-uri.ts";
 
 /** What the coordinator reports while it works. */
 export type CoordinatorEvent =
-  | { type: "planned"; stage: string; total: number; toRun: number; skipped: number; runIds: string[] }
+  | {
+      type: "planned";
+      stage: string;
+      total: number;
+      toRun: number;
+      skipped: number;
+      runIds: string[];
+    }
   | { type: "started"; runId: string }
   | { type: "progress"; runId: string; point: ProgressPoint }
   | {
@@ -116,7 +123,9 @@ export class ExperimentCoordinator {
   async store(): Promise<ResultStore> {
     if (!this.#store) {
       const { storage } = this.options;
-      this.#store = new ResultStore(typeof storage === "string" ? await createStorage(storage) : storage);
+      this.#store = new ResultStore(
+        typeof storage === "string" ? await createStorage(storage) : storage,
+      );
     }
     return this.#store;
   }
@@ -137,11 +146,17 @@ export class ExperimentCoordinator {
   ): Promise<StagePlan> {
     const planner = await this.#planner(stage, baseConfig);
     const runs = [...planner.grid()];
-    const stored = options.resume === false ? new Map<string, ExperimentResult>() : (await (await this.store()).loadRuns(stage.name)).runs;
+    const stored =
+      options.resume === false
+        ? new Map<string, ExperimentResult>()
+        : (await (await this.store()).loadRuns(stage.name)).runs;
     const skip = new Set<string>();
     for (const run of runs) {
       const previous = stored.get(run.runId);
-      if (previous?.status === "completed" && canonicalJson(previous.config) === canonicalJson(run.config)) {
+      if (
+        previous?.status === "completed" &&
+        canonicalJson(previous.config) === canonicalJson(run.config)
+      ) {
         skip.add(run.runId);
       }
     }
@@ -149,14 +164,19 @@ export class ExperimentCoordinator {
   }
 
   /** Copies a run's folder to storage under a key unique to this attempt; returns its URI. */
-  async #uploadArtifacts(stageName: string, result: ExperimentResult, withCheckpoints: boolean): Promise<string | null> {
+  async #uploadArtifacts(
+    stageName: string,
+    result: ExperimentResult,
+    withCheckpoints: boolean,
+  ): Promise<string | null> {
     if (!result.logsPath) return null;
     const store = await this.store();
     const attemptKey = `${result.attempt}-${result.startedAt.replace(/[^0-9]/g, "").slice(0, 17)}`;
     const prefix = store.artifactsPrefix(stageName, result.runId, attemptKey);
     let uploaded = 0;
     for await (const file of walkFiles(result.logsPath)) {
-      if (!withCheckpoints && (file === CHECKPOINTS_DIR || file.startsWith(`${CHECKPOINTS_DIR}/`))) continue;
+      if (!withCheckpoints && (file === CHECKPOINTS_DIR || file.startsWith(`${CHECKPOINTS_DIR}/`)))
+        continue;
       await store.storage.uploadFile(`${prefix}${file}`, path.join(result.logsPath, file));
       uploaded++;
     }
@@ -175,7 +195,9 @@ export class ExperimentCoordinator {
     const startedAt = new Date().toISOString();
     const { parallelism = 4, resume = true, signal, onEvent } = options;
     if (!Number.isInteger(parallelism) || parallelism < 1) {
-      throw new RangeError(`[coordinator] parallelism must be a positive integer, got ${parallelism}`);
+      throw new RangeError(
+        `[coordinator] parallelism must be a positive integer, got ${parallelism}`,
+      );
     }
     const gpuType = options.gpuType ?? stage.gpuType;
     const timeoutSeconds = options.timeoutSeconds ?? stage.timeoutSeconds;
@@ -202,7 +224,13 @@ export class ExperimentCoordinator {
 
     const results = new Map<string, ExperimentResult>();
     for (const runId of plan.skip) results.set(runId, plan.stored.get(runId)!);
-    const counts = { done: plan.skip.size, total: plan.runs.length, completed: plan.skip.size, failed: 0, running: 0 };
+    const counts = {
+      done: plan.skip.size,
+      total: plan.runs.length,
+      completed: plan.skip.size,
+      failed: 0,
+      running: 0,
+    };
 
     const runOne = async (run: PlannedRun): Promise<void> => {
       const previous = plan.stored.get(run.runId);
@@ -248,15 +276,25 @@ export class ExperimentCoordinator {
         counts.running--;
       }
       try {
-        const artifacts = await this.#uploadArtifacts(stage.name, result, options.uploadCheckpoints ?? false);
+        const artifacts = await this.#uploadArtifacts(
+          stage.name,
+          result,
+          options.uploadCheckpoints ?? false,
+        );
         if (artifacts) result = { ...result, logsPath: artifacts };
       } catch (error) {
-        emit({ type: "warning", message: `[coordinator] could not store the logs of ${run.runId}: ${(error as Error).message}` });
+        emit({
+          type: "warning",
+          message: `[coordinator] could not store the logs of ${run.runId}: ${(error as Error).message}`,
+        });
       }
       try {
         await store.saveRun(stage.name, result);
       } catch (error) {
-        emit({ type: "warning", message: `[coordinator] could not save the result of ${run.runId}: ${(error as Error).message}` });
+        emit({
+          type: "warning",
+          message: `[coordinator] could not save the result of ${run.runId}: ${(error as Error).message}`,
+        });
       }
       results.set(run.runId, result);
       counts.done++;
@@ -313,4 +351,3 @@ export class ExperimentCoordinator {
     await this.#store?.storage.close?.();
   }
 }
-

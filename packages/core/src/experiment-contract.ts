@@ -116,7 +116,10 @@ export function parseMetrics(text: string | undefined): MetricsReading {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    return { metrics: {}, problem: `${METRICS_FILE} is not valid JSON (${(error as Error).message})` };
+    return {
+      metrics: {},
+      problem: `${METRICS_FILE} is not valid JSON (${(error as Error).message})`,
+    };
   }
   const parsed = metricsSchema.safeParse(raw);
   if (!parsed.success) {
@@ -161,8 +164,10 @@ export function judgeOutcome(ending: RunEnding): {
 } {
   const { metrics } = ending.metrics;
   const tail = ending.stderrTail.trimEnd();
-  const withTail = (message: string): string => (tail ? `${message}\n--- stderr (last lines) ---\n${tail}` : message);
-  if (ending.cancelled) return { status: "cancelled", errorMessage: "cancelled by the user", metrics };
+  const withTail = (message: string): string =>
+    tail ? `${message}\n--- stderr (last lines) ---\n${tail}` : message;
+  if (ending.cancelled)
+    return { status: "cancelled", errorMessage: "cancelled by the user", metrics };
   if (ending.timedOut) {
     return {
       status: "timeout",
@@ -171,11 +176,18 @@ export function judgeOutcome(ending: RunEnding): {
     };
   }
   if (ending.exitCode !== 0) {
-    const how = ending.exitCode === null ? `was killed by ${ending.signal ?? "a signal"}` : `exited with code ${ending.exitCode}`;
+    const how =
+      ending.exitCode === null
+        ? `was killed by ${ending.signal ?? "a signal"}`
+        : `exited with code ${ending.exitCode}`;
     return { status: "failed", errorMessage: withTail(`the experiment ${how}`), metrics };
   }
   if ("problem" in ending.metrics) {
-    return { status: "failed", errorMessage: withTail(`exited 0 but ${ending.metrics.problem}`), metrics };
+    return {
+      status: "failed",
+      errorMessage: withTail(`exited 0 but ${ending.metrics.problem}`),
+      metrics,
+    };
   }
   if (!(ending.objectiveMetric in metrics)) {
     const have = Object.keys(metrics);

@@ -1,4 +1,11 @@
-export { aggregateStage, getDotted, groupResults, metricStats, rankGroups, summarize } from "./aggregate.ts";
+export {
+  aggregateStage,
+  getDotted,
+  groupResults,
+  metricStats,
+  rankGroups,
+  summarize,
+} from "./aggregate.ts";
 export type { AggregateInput } from "./aggregate.ts";
 export { BaseCloudRunner } from "./cloud-runner.ts";
 export type {
@@ -11,11 +18,22 @@ export type {
 } from "./cloud-runner.ts";
 export { assertValidKey } from "./cloud-storage.ts";
 export type { CloudStorage } from "./cloud-storage.ts";
-export { deepMerge, loadConfigFile, mergeSection, resolveConfigPath, setDotted } from "./config-compose.ts";
+export {
+  deepMerge,
+  loadConfigFile,
+  mergeSection,
+  resolveConfigPath,
+  setDotted,
+} from "./config-compose.ts";
 export type { ConfigFile, ConfigObject } from "./config-compose.ts";
 export { ConfigError } from "./config-error.ts";
 export { ExperimentCoordinator } from "./coordinator.ts";
-export type { CoordinatorEvent, CoordinatorOptions, RunStageOptions, StagePlan } from "./coordinator.ts";
+export type {
+  CoordinatorEvent,
+  CoordinatorOptions,
+  RunStageOptions,
+  StagePlan,
+} from "./coordinator.ts";
 export {
   CHECKPOINTS_DIR,
   CONFIG_FILE,
@@ -32,10 +50,24 @@ export {
   readMetricsFile,
   resolveSpec,
 } from "./experiment-contract.ts";
-export type { ContractPaths, MetricsReading, ResolvedSpec, RunEnding } from "./experiment-contract.ts";
+export type {
+  ContractPaths,
+  MetricsReading,
+  ResolvedSpec,
+  RunEnding,
+} from "./experiment-contract.ts";
 export { LocalStorage } from "./local-storage.ts";
 export { StagePlanner, gridPoints, gridSize } from "./plan.ts";
 export type { PlanPair, PlannedRun, PlannerOptions } from "./plan.ts";
+export {
+  DEFAULT_MARKDOWN_MAX_CHARS,
+  formatDuration,
+  formatNumber,
+  renderMarkdown,
+  renderProgressMarkdown,
+  renderText,
+} from "./report.ts";
+export type { ReportOptions, SweepProgress } from "./report.ts";
 export { ResultStore } from "./result-store.ts";
 export type { ResultStoreOptions, UnreadableResult } from "./result-store.ts";
 export { canonicalJson, configHash, groupId, runId, runSlug } from "./run-id.ts";
@@ -44,6 +76,7 @@ export type { RunnerFactory } from "./runner-factory.ts";
 export {
   GPU_TYPES,
   IDENTIFIER_PATTERN,
+  RUN_ID_PATTERN,
   camelCase,
   experimentResultSchema,
   experimentStatuses,

@@ -41,7 +41,10 @@ afterEach(async () => {
 describe("StagePlanner", () => {
   it("expands architectures x datasets x grid x seeds into resolved configs", async () => {
     const s = stage();
-    const planner = await StagePlanner.create(s, { projectRoot: root, baseConfig: { trainer: { epochs: 3 } } });
+    const planner = await StagePlanner.create(s, {
+      projectRoot: root,
+      baseConfig: { trainer: { epochs: 3 } },
+    });
     const runs = [...planner.grid()];
     expect(runs).toHaveLength(24);
     expect(gridSize(s)).toBe(24);
@@ -67,14 +70,24 @@ describe("StagePlanner", () => {
       baseConfig: { model: { _target_: "GNN", dropout: 0.1 } },
     });
     const attention = [...planner.grid()].find((r) => r.architecture === "models/attention")!;
-    expect(attention.config["model"]).toEqual({ _target_: "Attention", num_heads: 4, num_layers: 4 });
+    expect(attention.config["model"]).toEqual({
+      _target_: "Attention",
+      num_heads: 4,
+      num_layers: 4,
+    });
     const gnn = [...planner.grid()].find((r) => r.architecture === "models/gnn")!;
     expect(gnn.config["model"]).toMatchObject({ dropout: 0.1, hidden: 64 });
   });
 
   it("merges a file headed '# @package _global_' at the root", async () => {
-    await put("configs/data/sbm.yaml", "# @package _global_\ndata: {num_nodes: 7}\ntrainer: {epochs: 9}\n");
-    const planner = await StagePlanner.create(stage(), { projectRoot: root, baseConfig: { trainer: { epochs: 3, lr: 1 } } });
+    await put(
+      "configs/data/sbm.yaml",
+      "# @package _global_\ndata: {num_nodes: 7}\ntrainer: {epochs: 9}\n",
+    );
+    const planner = await StagePlanner.create(stage(), {
+      projectRoot: root,
+      baseConfig: { trainer: { epochs: 3, lr: 1 } },
+    });
     const run = planner.grid().next().value!;
     expect(run.config["trainer"]).toEqual({ epochs: 9, lr: 1 });
     expect(run.config["data"]).toEqual({ num_nodes: 7 });
@@ -82,15 +95,29 @@ describe("StagePlanner", () => {
 
   it("gives the same run id to the same config whatever the order of its keys", async () => {
     const parts = { architecture: "a", dataset: "d", params: { x: 1 }, seed: 1 };
-    expect(runId(parts, { a: 1, b: { c: 2, d: 3 } })).toBe(runId(parts, { b: { d: 3, c: 2 }, a: 1 }));
+    expect(runId(parts, { a: 1, b: { c: 2, d: 3 } })).toBe(
+      runId(parts, { b: { d: 3, c: 2 }, a: 1 }),
+    );
     expect(runId(parts, { a: 1 })).not.toBe(runId(parts, { a: 2 }));
     expect(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] })).toBe('{"a":[{"c":2,"d":1}],"b":1}');
-    const again = [...(await StagePlanner.create(stage(), { projectRoot: root })).grid()].map((r) => r.runId);
+    const again = [...(await StagePlanner.create(stage(), { projectRoot: root })).grid()].map(
+      (r) => r.runId,
+    );
     const reordered = stage().hyperparameterSpace;
-    const swapped = { ...stage(), hyperparameterSpace: { "model.num_layers": reordered["model.num_layers"]!, learning_rate: reordered["learning_rate"]! } };
-    const swappedIds = [...(await StagePlanner.create(swapped, { projectRoot: root })).grid()].map((r) => r.config);
+    const swapped = {
+      ...stage(),
+      hyperparameterSpace: {
+        "model.num_layers": reordered["model.num_layers"]!,
+        learning_rate: reordered["learning_rate"]!,
+      },
+    };
+    const swappedIds = [...(await StagePlanner.create(swapped, { projectRoot: root })).grid()].map(
+      (r) => r.config,
+    );
     expect(swappedIds.map((c) => canonicalJson(c)).sort()).toEqual(
-      [...(await StagePlanner.create(stage(), { projectRoot: root })).grid()].map((r) => canonicalJson(r.config)).sort(),
+      [...(await StagePlanner.create(stage(), { projectRoot: root })).grid()]
+        .map((r) => canonicalJson(r.config))
+        .sort(),
     );
     expect(again).toHaveLength(24);
   });
@@ -98,28 +125,41 @@ describe("StagePlanner", () => {
   it("keeps run ids readable and short even for long values", async () => {
     await put("configs/models/gnn.yaml", "{}");
     const s = stage().hyperparameterSpace;
-    const long = { ...stage(), hyperparameterSpace: { ...s, "model.very_long_hyperparameter_name_here": ["x".repeat(300)] } };
+    const long = {
+      ...stage(),
+      hyperparameterSpace: { ...s, "model.very_long_hyperparameter_name_here": ["x".repeat(300)] },
+    };
     const run = (await StagePlanner.create(long, { projectRoot: root })).grid().next().value!;
     expect(run.runId.length).toBeLessThanOrEqual(91);
     expect(run.runId).toMatch(/^[A-Za-z0-9_.=-]+$/);
   });
 
   it("refuses config paths with '..', absolute paths and symlinks out of config_dir", async () => {
-    const withArch = (arch: string): ReturnType<typeof parseStageConfig> => ({ ...stage(), architectures: [arch] });
-    await expect(StagePlanner.create(withArch("../secrets"), { projectRoot: root })).rejects.toThrow(/may not contain/);
-    await expect(StagePlanner.create(withArch("/etc/passwd"), { projectRoot: root })).rejects.toThrow(/relative path/);
+    const withArch = (arch: string): ReturnType<typeof parseStageConfig> => ({
+      ...stage(),
+      architectures: [arch],
+    });
+    await expect(
+      StagePlanner.create(withArch("../secrets"), { projectRoot: root }),
+    ).rejects.toThrow(/may not contain/);
+    await expect(
+      StagePlanner.create(withArch("/etc/passwd"), { projectRoot: root }),
+    ).rejects.toThrow(/relative path/);
     await put("outside.yaml", "secret: 1\n");
     await symlink(path.join(root, "outside.yaml"), path.join(root, "configs/models/link.yaml"));
-    const error = await StagePlanner.create(withArch("models/link"), { projectRoot: root }).catch((e: unknown) => e);
+    const error = await StagePlanner.create(withArch("models/link"), { projectRoot: root }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).message).toMatch(/outside config_dir/);
     expect((error as ConfigError).key).toBe("architectures[0]");
   });
 
   it("names a missing config file and the stage key that asked for it", async () => {
-    const error = (await StagePlanner.create({ ...stage(), datasets: ["data/missing"] }, { projectRoot: root }).catch(
-      (e: unknown) => e,
-    )) as ConfigError;
+    const error = (await StagePlanner.create(
+      { ...stage(), datasets: ["data/missing"] },
+      { projectRoot: root },
+    ).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.key).toBe("datasets[0]");
     expect(error.message).toContain("data/missing");
@@ -128,7 +168,9 @@ describe("StagePlanner", () => {
 
   it("names the file of a malformed config file", async () => {
     await put("configs/data/sbm.yaml", "num_nodes: [1\n");
-    const error = (await StagePlanner.create(stage(), { projectRoot: root }).catch((e: unknown) => e)) as ConfigError;
+    const error = (await StagePlanner.create(stage(), { projectRoot: root }).catch(
+      (e: unknown) => e,
+    )) as ConfigError;
     expect(error.file).toBe(path.join(root, "configs/data/sbm.yaml"));
     expect(error.line).toBeDefined();
   });

@@ -3,7 +3,13 @@
  */
 import path from "node:path";
 import { ConfigError } from "./config-error.ts";
-import { loadConfigFile, mergeSection, setDotted, type ConfigFile, type ConfigObject } from "./config-compose.ts";
+import {
+  loadConfigFile,
+  mergeSection,
+  setDotted,
+  type ConfigFile,
+  type ConfigObject,
+} from "./config-compose.ts";
 import { runIdentity } from "./run-id.ts";
 import type { StageConfig } from "./schemas.ts";
 
@@ -43,17 +49,23 @@ function cloneJson<T>(value: T): T {
   if (Array.isArray(value)) return value.map(cloneJson) as T;
   if (value instanceof Date) return new Date(value) as T;
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = cloneJson((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value))
+    out[key] = cloneJson((value as Record<string, unknown>)[key]);
   return out as T;
 }
 
 /** The cartesian product of the grid's hyperparameter lists, in key order. */
-export function* gridPoints(space: StageConfig["hyperparameterSpace"]): Generator<Record<string, unknown>> {
+export function* gridPoints(
+  space: StageConfig["hyperparameterSpace"],
+): Generator<Record<string, unknown>> {
   const entries = Object.entries(space).map(([key, values]) => {
     if (!Array.isArray(values)) {
-      throw new ConfigError(`hyperparameter_space.${key} is a range; a grid needs a list of values`, {
-        key: `hyperparameter_space.${key}`,
-      });
+      throw new ConfigError(
+        `hyperparameter_space.${key} is a range; a grid needs a list of values`,
+        {
+          key: `hyperparameter_space.${key}`,
+        },
+      );
     }
     return [key, values] as const;
   });
@@ -100,7 +112,10 @@ export class StagePlanner {
 
   static async create(stage: StageConfig, options: PlannerOptions = {}): Promise<StagePlanner> {
     const projectRoot = options.projectRoot ?? process.cwd();
-    const configDir = path.resolve(projectRoot, stage.configDir ?? options.configDir ?? "exp_configs");
+    const configDir = path.resolve(
+      projectRoot,
+      stage.configDir ?? options.configDir ?? "exp_configs",
+    );
     const base = structuredClone(options.baseConfig ?? {});
     const load = async (names: readonly string[], what: string): Promise<ConfigFile[]> => {
       const files: ConfigFile[] = [];
@@ -109,7 +124,11 @@ export class StagePlanner {
           files.push(await loadConfigFile(configDir, name, what));
         } catch (error) {
           if (error instanceof ConfigError && error.file === undefined) {
-            throw new ConfigError(error.message, { key: `${what}s[${index}]` }, { cause: error });
+            throw new ConfigError(
+              `${what}s[${index}]: ${error.message}`,
+              { key: `${what}s[${index}]` },
+              { cause: error },
+            );
           }
           throw error;
         }
@@ -140,7 +159,10 @@ export class StagePlanner {
     config["architecture"] = pair.architecture;
     config["dataset"] = pair.dataset;
     config["stage"] = this.stage.name;
-    const { runId, groupId } = runIdentity({ architecture: pair.architecture, dataset: pair.dataset, params, seed }, config);
+    const { runId, groupId } = runIdentity(
+      { architecture: pair.architecture, dataset: pair.dataset, params, seed },
+      config,
+    );
     return {
       runId,
       groupId,

@@ -6,6 +6,7 @@
 import { assertValidKey, type CloudStorage } from "./cloud-storage.ts";
 import {
   IDENTIFIER_PATTERN,
+  RUN_ID_PATTERN,
   experimentResultSchema,
   fromDisk,
   stageResultSchema,
@@ -13,8 +14,6 @@ import {
   type ExperimentResult,
   type StageResult,
 } from "./schemas.ts";
-
-const RUN_ID_PATTERN = /^[A-Za-z0-9_.=-]+$/;
 
 function checkStage(stage: string): string {
   if (!IDENTIFIER_PATTERN.test(stage)) {
@@ -26,14 +25,18 @@ function checkStage(stage: string): string {
 }
 
 function checkRunId(runId: string): string {
-  if (!RUN_ID_PATTERN.test(runId) || runId.startsWith(".")) {
+  if (!RUN_ID_PATTERN.test(runId)) {
     throw new Error(`[results] invalid run id ${JSON.stringify(runId)}`);
   }
   return runId;
 }
 
 /** Runs `task` over `items` with at most `limit` in flight. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -101,9 +104,12 @@ export class ResultStore {
     try {
       return fromDisk(experimentResultSchema, JSON.parse(Buffer.from(data).toString("utf8")));
     } catch (error) {
-      throw new Error(`[results] ${this.storage.uri}/${key} is not a valid run result: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `[results] ${this.storage.uri}/${key} is not a valid run result: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -112,7 +118,9 @@ export class ResultStore {
    * Unreadable files (a half-written file from another tool, a hand edit) are returned
    * apart, never thrown, so one bad file cannot block a resume.
    */
-  async loadRuns(stage: string): Promise<{ runs: Map<string, ExperimentResult>; unreadable: UnreadableResult[] }> {
+  async loadRuns(
+    stage: string,
+  ): Promise<{ runs: Map<string, ExperimentResult>; unreadable: UnreadableResult[] }> {
     const keys = (await this.storage.list(this.runsPrefix(stage))).filter(
       (key) => key.endsWith(".json") && !key.slice(this.runsPrefix(stage).length).includes("/"),
     );
@@ -142,9 +150,12 @@ export class ResultStore {
     try {
       return fromDisk(stageResultSchema, JSON.parse(Buffer.from(data).toString("utf8")));
     } catch (error) {
-      throw new Error(`[results] ${this.storage.uri}/${key} is not a valid stage result: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `[results] ${this.storage.uri}/${key} is not a valid stage result: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -159,4 +170,3 @@ export class ResultStore {
     return [...stages].sort();
   }
 }
-

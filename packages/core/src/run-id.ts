@@ -46,10 +46,17 @@ export function runSlug(parts: {
   const pieces = [
     slugPart(parts.architecture.split("/").at(-1)),
     slugPart(parts.dataset.split("/").at(-1)),
-    ...Object.entries(parts.params).map(([key, value]) => slugPart(`${key.split(".").at(-1)}=${slugPart(value)}`)),
+    ...Object.entries(parts.params).map(([key, value]) =>
+      slugPart(`${key.split(".").at(-1)}=${slugPart(value)}`),
+    ),
   ];
-  const slug = pieces.filter(Boolean).join("_");
-  return slug.length > MAX_SLUG_LENGTH ? slug.slice(0, MAX_SLUG_LENGTH).replace(/[-_.=]+$/, "") : slug;
+  const slug = pieces
+    .filter(Boolean)
+    .join("_")
+    .replace(/^[^A-Za-z0-9]+/, "");
+  return slug.length > MAX_SLUG_LENGTH
+    ? slug.slice(0, MAX_SLUG_LENGTH).replace(/[-_.=]+$/, "")
+    : slug;
 }
 
 /**
@@ -83,10 +90,18 @@ export function runIdentity(
     full += (full ? "," : "") + entry;
     if (key !== "seed") withoutSeed += (withoutSeed ? "," : "") + entry;
   }
-  const hash = (text: string): string => createHash("sha256").update(`{${text}}`).digest("hex").slice(0, 10);
-  const groupSlug = runSlug({ architecture: parts.architecture, dataset: parts.dataset, params: parts.params });
+  const hash = (text: string): string =>
+    createHash("sha256").update(`{${text}}`).digest("hex").slice(0, 10);
+  const groupSlug = runSlug({
+    architecture: parts.architecture,
+    dataset: parts.dataset,
+    params: parts.params,
+  });
   return {
-    runId: `${groupSlug}${groupSlug ? "_" : ""}seed=${parts.seed}`.slice(0, MAX_SLUG_LENGTH).replace(/[-_.=]+$/, "") + `-${hash(full)}`,
+    runId:
+      `${groupSlug}${groupSlug ? "_" : ""}seed=${parts.seed}`
+        .slice(0, MAX_SLUG_LENGTH)
+        .replace(/[-_.=]+$/, "") + `-${hash(full)}`,
     groupId: `${groupSlug}-${hash(withoutSeed)}`,
   };
 }

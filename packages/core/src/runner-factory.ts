@@ -1,7 +1,9 @@
 import type { CloudRunner } from "./cloud-runner.ts";
 
 /** Makes a runner from options; a plugin's factory. */
-export type RunnerFactory = (options: Record<string, unknown>) => CloudRunner | Promise<CloudRunner>;
+export type RunnerFactory = (
+  options: Record<string, unknown>,
+) => CloudRunner | Promise<CloudRunner>;
 
 /** Built-in backends, loaded by package name only when asked for. */
 const BUILT_INS = {
@@ -17,7 +19,10 @@ function isBuiltIn(name: string): name is BuiltInName {
 
 function isModuleNotFound(error: unknown, packageName: string): boolean {
   const e = error as NodeJS.ErrnoException;
-  return (e.code === "ERR_MODULE_NOT_FOUND" || e.code === "MODULE_NOT_FOUND") && String(e.message).includes(packageName);
+  return (
+    (e.code === "ERR_MODULE_NOT_FOUND" || e.code === "MODULE_NOT_FOUND") &&
+    String(e.message).includes(packageName)
+  );
 }
 
 /**
@@ -34,7 +39,9 @@ export class CloudRunnerFactory {
   /** Registers (or replaces) a backend. */
   static register(name: string, factory: RunnerFactory): void {
     if (!/^[a-z][a-z0-9-]*$/.test(name)) {
-      throw new Error(`[runner-factory] invalid backend name ${JSON.stringify(name)}: use lower-case letters, digits and '-'`);
+      throw new Error(
+        `[runner-factory] invalid backend name ${JSON.stringify(name)}: use lower-case letters, digits and '-'`,
+      );
     }
     this.#registered.set(name, factory);
   }
@@ -50,7 +57,9 @@ export class CloudRunnerFactory {
       const module = (await import(packageName)) as Record<string, unknown>;
       const factory = module[exportName];
       if (typeof factory !== "function") {
-        throw new Error(`[runner-factory] ${packageName} does not export ${exportName}; install a matching version`);
+        throw new Error(
+          `[runner-factory] ${packageName} does not export ${exportName}; install a matching version`,
+        );
       }
       return factory as RunnerFactory;
     } catch (error) {
@@ -71,7 +80,9 @@ export class CloudRunnerFactory {
       );
     }
     const valid = await this.availableBackends();
-    throw new Error(`[runner-factory] unknown backend "${name}"; valid backends: ${valid.join(", ") || "none installed"}`);
+    throw new Error(
+      `[runner-factory] unknown backend "${name}"; valid backends: ${valid.join(", ") || "none installed"}`,
+    );
   }
 
   /** Registered backends plus the built-ins whose packages are installed, sorted. */

@@ -9,6 +9,9 @@ import { z } from "zod";
 /** Stage names, run ids and other identifiers that become file names. */
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_-]+$/;
 
+/** Run ids (`gnn_sbm_learning_rate=0.001_seed=1-3fa9c2d1e0`): safe as a file name and an S3 key. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.=-]*$/;
+
 /** GPU types accepted in `gpu_type` (Modal's names plus the original module's tiers); `:N` for N GPUs. */
 export const GPU_TYPES = [
   "standard",

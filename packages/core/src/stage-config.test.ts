@@ -29,7 +29,10 @@ describe("parseStageConfig", () => {
   it("reads a stage into camelCase with the original module's defaults", () => {
     const stage = parseStageConfig(VALID, "stages/stage1.yaml");
     expect(stage.name).toBe("stage1");
-    expect(stage.hyperparameterSpace).toEqual({ learning_rate: [1e-4, 1e-3], "model.num_layers": [4, 8] });
+    expect(stage.hyperparameterSpace).toEqual({
+      learning_rate: [1e-4, 1e-3],
+      "model.num_layers": [4, 8],
+    });
     expect(stage.gpuType).toBe("standard");
     expect(stage.timeoutSeconds).toBe(3600);
     expect(stage.objective).toEqual({ metric: "val_loss", mode: "min" });
@@ -71,14 +74,17 @@ describe("parseStageConfig", () => {
   });
 
   it("refuses a range in grid mode and explains what to do", () => {
-    const error = errorOf(VALID.replace("model.num_layers: [4, 8]", "model.dropout: {low: 0.0, high: 0.5}"));
+    const error = errorOf(
+      VALID.replace("model.num_layers: [4, 8]", "model.dropout: {low: 0.0, high: 0.5}"),
+    );
     expect(error.key).toBe("hyperparameter_space.model.dropout");
     expect(error.message).toMatch(/num_trials/);
   });
 
   it("accepts ranges with num_trials", () => {
     const stage = parseStageConfig(
-      VALID.replace("model.num_layers: [4, 8]", "model.dropout: {low: 0.0, high: 0.5}") + "num_trials: 10\n",
+      VALID.replace("model.num_layers: [4, 8]", "model.dropout: {low: 0.0, high: 0.5}") +
+        "num_trials: 10\n",
     );
     expect(stage.numTrials).toBe(10);
   });
@@ -89,7 +95,9 @@ describe("parseStageConfig", () => {
   });
 
   it("refuses a command given as a shell string", () => {
-    const error = errorOf(VALID.replace('command: [python, train.py, "{overrides}"]', "command: python train.py"));
+    const error = errorOf(
+      VALID.replace('command: [python, train.py, "{overrides}"]', "command: python train.py"),
+    );
     expect(error.key).toBe("command");
   });
 
@@ -133,7 +141,9 @@ describe("loadStageConfig", () => {
 
 describe("closestKey", () => {
   it("finds likely misspellings and nothing for unrelated words", () => {
-    expect(closestKey("hyperparameters_space", ["hyperparameter_space", "seeds"])).toBe("hyperparameter_space");
+    expect(closestKey("hyperparameters_space", ["hyperparameter_space", "seeds"])).toBe(
+      "hyperparameter_space",
+    );
     expect(closestKey("zebra", ["hyperparameter_space", "seeds"])).toBeUndefined();
   });
 });

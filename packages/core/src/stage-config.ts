@@ -17,7 +17,8 @@ const RANGE_KEYS = ["low", "high", "log", "step"];
 function knownKeysAt(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return Object.keys(stageConfigSchema.shape).map(snakeCase);
   if (path.length === 1 && path[0] === "objective") return ["metric", "mode"];
-  if (path.length === 1 && path[0] === "successCriteria") return ["metric", "improvement_threshold", "baseline"];
+  if (path.length === 1 && path[0] === "successCriteria")
+    return ["metric", "improvement_threshold", "baseline"];
   if (path.length === 2 && path[0] === "hyperparameterSpace") return RANGE_KEYS;
   return [];
 }
@@ -48,7 +49,9 @@ export function closestKey(key: string, known: readonly string[]): string | unde
       bestDistance = distance;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3))
+    ? best
+    : undefined;
 }
 
 /** Turns a schema path (camelCase) into the key path as written in the file. */
@@ -62,7 +65,10 @@ function diskPath(path: readonly PropertyKey[]): (string | number)[] {
 }
 
 function describePath(path: readonly (string | number)[]): string {
-  return path.map((segment) => (typeof segment === "number" ? `[${segment}]` : segment)).join(".").replace(/\.\[/g, "[");
+  return path
+    .map((segment) => (typeof segment === "number" ? `[${segment}]` : segment))
+    .join(".")
+    .replace(/\.\[/g, "[");
 }
 
 function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
@@ -82,24 +88,35 @@ function issueToError(issue: z.core.$ZodIssue, yaml: YamlFile, input: unknown): 
     const shown = snakeCase(unknown);
     const suggestion = closestKey(shown, knownKeysAt(issue.path));
     const keyPath = describePath([...parent, shown]);
-    const pos = yaml.position([...parent, shown], true) ?? yaml.position([...parent, unknown], true);
-    const hint = suggestion ? `; did you mean "${suggestion}"?` : `; known keys: ${knownKeysAt(issue.path).join(", ")}`;
+    const pos =
+      yaml.position([...parent, shown], true) ?? yaml.position([...parent, unknown], true);
+    const hint = suggestion
+      ? `; did you mean "${suggestion}"?`
+      : `; known keys: ${knownKeysAt(issue.path).join(", ")}`;
     return new ConfigError(`unknown key "${keyPath}"${hint}`, {
       file,
       key: keyPath,
       ...(pos ? { line: pos.line, column: pos.column } : {}),
     });
   }
-  if (issue.code === "invalid_union" && issue.path[0] === "hyperparameterSpace" && issue.path.length === 2) {
+  if (
+    issue.code === "invalid_union" &&
+    issue.path[0] === "hyperparameterSpace" &&
+    issue.path.length === 2
+  ) {
     const value = valueAt(input, issue.path);
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       const inner = hyperparameterSchema.options[1].safeParse(value);
-      const first = inner.error?.issues.find((i) => i.code === "unrecognized_keys") ?? inner.error?.issues[0];
+      const first =
+        inner.error?.issues.find((i) => i.code === "unrecognized_keys") ?? inner.error?.issues[0];
       if (first) {
         return issueToError({ ...first, path: [...issue.path, ...first.path] }, yaml, input);
       }
     }
-    issue = { ...issue, message: "must be a list of values ([a, b]) or a range ({low, high}, optional log and step)" };
+    issue = {
+      ...issue,
+      message: "must be a list of values ([a, b]) or a range ({low, high}, optional log and step)",
+    };
   }
   const path = diskPath(issue.path);
   const keyPath = describePath(path);
@@ -127,7 +144,10 @@ function checkMeaning(stage: StageConfig, yaml: YamlFile): void {
   };
   const search = stage.search ?? (stage.numTrials === undefined ? "grid" : "tpe");
   if (search === "grid" && stage.numTrials !== undefined) {
-    throw at(["search"], `search "grid" runs every point; remove num_trials, or use search: tpe | random | sobol`);
+    throw at(
+      ["search"],
+      `search "grid" runs every point; remove num_trials, or use search: tpe | random | sobol`,
+    );
   }
   if (search !== "grid" && stage.numTrials === undefined) {
     throw at(["search"], `search "${search}" needs num_trials (how many trials to run)`);
@@ -141,15 +161,24 @@ function checkMeaning(stage: StageConfig, yaml: YamlFile): void {
     }
   }
   if (new Set(stage.seeds).size !== stage.seeds.length) {
-    throw at(["seeds"], `seeds has duplicates (${stage.seeds.join(", ")}); each seed must appear once`);
+    throw at(
+      ["seeds"],
+      `seeds has duplicates (${stage.seeds.join(", ")}); each seed must appear once`,
+    );
   }
   const reserved = ["seed", "architecture", "dataset", "stage"];
   for (const name of Object.keys(stage.hyperparameterSpace)) {
     if (reserved.includes(name)) {
-      throw at(["hyperparameter_space", name], `hyperparameter_space.${name} is set by the sweep itself; use the stage's ${name === "seed" ? "seeds" : `${name}s`} field instead`);
+      throw at(
+        ["hyperparameter_space", name],
+        `hyperparameter_space.${name} is set by the sweep itself; use the stage's ${name === "seed" ? "seeds" : `${name}s`} field instead`,
+      );
     }
     if (name.split(".").some((part) => part === "")) {
-      throw at(["hyperparameter_space", name], `hyperparameter_space key "${name}" has an empty segment; write dotted keys like model.num_layers`);
+      throw at(
+        ["hyperparameter_space", name],
+        `hyperparameter_space key "${name}" has an empty segment; write dotted keys like model.num_layers`,
+      );
     }
   }
 }
@@ -161,10 +190,17 @@ function checkMeaning(stage: StageConfig, yaml: YamlFile): void {
 export function parseStageConfig(text: string, file = "<stage>"): StageConfig {
   const yaml = parseYaml(text, file);
   if (yaml.value === null || yaml.value === undefined) {
-    throw new ConfigError("the stage file is empty; it needs at least name, architectures, datasets and command", { file });
+    throw new ConfigError(
+      "the stage file is empty; it needs at least name, architectures, datasets and command",
+      { file },
+    );
   }
   if (typeof yaml.value !== "object" || Array.isArray(yaml.value)) {
-    throw new ConfigError("a stage file must be a mapping of keys (name:, architectures:, …)", { file, line: 1, column: 1 });
+    throw new ConfigError("a stage file must be a mapping of keys (name:, architectures:, …)", {
+      file,
+      line: 1,
+      column: 1,
+    });
   }
   const input = camelizeKeys(yaml.value);
   const parsed = stageConfigSchema.safeParse(input);

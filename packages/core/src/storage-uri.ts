@@ -11,25 +11,40 @@ const S3_PACKAGE: string = "@tmgg/s3-storage";
  *
  * @example const storage = await createStorage("s3://my-bucket/sweeps");
  */
-export async function createStorage(uri: string, options: Record<string, unknown> = {}): Promise<CloudStorage> {
+export async function createStorage(
+  uri: string,
+  options: Record<string, unknown> = {},
+): Promise<CloudStorage> {
   if (uri.startsWith("s3://")) {
-    let module: { createS3Storage?: (uri: string, options: Record<string, unknown>) => Promise<CloudStorage> | CloudStorage };
+    let module: {
+      createS3Storage?: (
+        uri: string,
+        options: Record<string, unknown>,
+      ) => Promise<CloudStorage> | CloudStorage;
+    };
     try {
       module = (await import(S3_PACKAGE)) as typeof module;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") {
-        throw new Error(`[storage] ${uri} needs the package @tmgg/s3-storage: npm install @tmgg/s3-storage`, { cause: error });
+        throw new Error(
+          `[storage] ${uri} needs the package @tmgg/s3-storage: npm install @tmgg/s3-storage`,
+          { cause: error },
+        );
       }
       throw error;
     }
     if (typeof module.createS3Storage !== "function") {
-      throw new Error("[storage] @tmgg/s3-storage does not export createS3Storage; install a matching version");
+      throw new Error(
+        "[storage] @tmgg/s3-storage does not export createS3Storage; install a matching version",
+      );
     }
     return module.createS3Storage(uri, options);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri) && !uri.startsWith("file://")) {
-    throw new Error(`[storage] unsupported storage URI ${uri}: use a folder path or s3://bucket/prefix`);
+    throw new Error(
+      `[storage] unsupported storage URI ${uri}: use a folder path or s3://bucket/prefix`,
+    );
   }
   const folder = uri.startsWith("file://") ? new URL(uri).pathname : uri;
   return new LocalStorage(path.resolve(folder));

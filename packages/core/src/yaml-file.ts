@@ -7,17 +7,27 @@ export interface YamlFile {
   file: string;
   value: unknown;
   /** 1-based line and column of the node at `path` (or of its key), when it exists. */
-  position(path: readonly (string | number)[], atKey?: boolean): { line: number; column: number } | undefined;
+  position(
+    path: readonly (string | number)[],
+    atKey?: boolean,
+  ): { line: number; column: number } | undefined;
 }
 
 /** Parses YAML text; syntax errors become a ConfigError with file, line and column. */
 export function parseYaml(text: string, file: string): YamlFile {
   const lineCounter = new LineCounter();
-  const doc: Document.Parsed = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
+  const doc: Document.Parsed = parseDocument(text, {
+    lineCounter,
+    uniqueKeys: true,
+    prettyErrors: true,
+  });
   const error = doc.errors[0];
   if (error) {
     const pos = error.linePos?.[0];
-    const message = (error.message.split("\n")[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, "");
+    const message = (error.message.split("\n")[0] ?? error.message).replace(
+      / at line \d+, column \d+:?$/,
+      "",
+    );
     throw new ConfigError(`invalid YAML: ${message}`, {
       file,
       ...(pos ? { line: pos.line, column: pos.col } : {}),
@@ -32,7 +42,10 @@ export function parseYaml(text: string, file: string): YamlFile {
       for (const segment of path) {
         if (!isNode(node)) return undefined;
         if (isMap(node)) {
-          const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment));
+          const pair = node.items.find(
+            (item) =>
+              isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment),
+          );
           if (!pair) return undefined;
           keyNode = pair.key;
           node = pair.value;
@@ -58,8 +71,13 @@ export async function readTextFile(file: string, what = "file"): Promise<string>
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new ConfigError(`${what} not found`, { file }, { cause: error });
-    if (code === "EISDIR") throw new ConfigError(`${what} is a directory, not a YAML file`, { file }, { cause: error });
-    throw new ConfigError(`cannot read ${what}: ${(error as Error).message}`, { file }, { cause: error });
+    if (code === "EISDIR")
+      throw new ConfigError(`${what} is a directory, not a YAML file`, { file }, { cause: error });
+    throw new ConfigError(
+      `cannot read ${what}: ${(error as Error).message}`,
+      { file },
+      { cause: error },
+    );
   }
 }
 

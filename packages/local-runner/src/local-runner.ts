@@ -6,6 +6,7 @@ import {
   CHECKPOINTS_DIR,
   CONFIG_FILE,
   IDENTIFIER_PATTERN,
+  RUN_ID_PATTERN,
   PROGRESS_FILE,
   STDERR_FILE,
   STDOUT_FILE,
@@ -200,13 +201,11 @@ export class LocalRunner extends BaseCloudRunner {
 
   async runExperiment(experiment: ExperimentSpec, options: RunOptions = {}): Promise<ExperimentResult> {
     const spec = resolveSpec(experiment);
-    for (const [what, value] of [
-      ["run id", spec.runId],
-      ["stage", spec.stage],
-    ] as const) {
-      if (!IDENTIFIER_PATTERN.test(value)) {
-        fail(`${what} ${JSON.stringify(value)} must contain only letters, digits, '_' and '-' (it names the run folder)`);
-      }
+    if (!IDENTIFIER_PATTERN.test(spec.stage)) {
+      fail(`stage ${JSON.stringify(spec.stage)} must contain only letters, digits, '_' and '-' (it names the run folder)`);
+    }
+    if (!RUN_ID_PATTERN.test(spec.runId)) {
+      fail(`run id ${JSON.stringify(spec.runId)} must start with a letter or digit and contain only letters, digits, '_', '.', '=' and '-' (it names the run folder)`);
     }
     const { timeoutSeconds = 3600, signal } = options;
     if (!(timeoutSeconds > 0)) fail(`run ${spec.runId}: timeoutSeconds must be > 0, got ${timeoutSeconds}`);

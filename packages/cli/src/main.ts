@@ -1,0 +1,401 @@
+/**
+ * The `tmgg` command. Every error becomes output and an exit code here, in one place:
+ * 0 all runs completed, 1 some runs failed, 2 bad input, 130 cancelled (Ctrl-C).
+ */
+import { execFile } from "node:child_process";
+import { access, readFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs, promisify } from "node:util";
+import {
+  CloudRunnerFactory,
+  ConfigError,
+  ExperimentCoordinator,
+  ResultStore,
+  createStorage,
+  loadStageConfig,
+  parseYaml,
+  renderMarkdown,
+  renderText,
+  toDiskJson,
+  type StageConfig,
+  type StageResult,
+} from "@tmgg/core";
+import { Progress } from "./progress.ts";
+
+export const EXIT = { ok: 0, failedRuns: 1, badInput: 2, cancelled: 130 } as const;
+
+/** Where the command writes; tests pass their own. */
+export interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  cwd: string;
+  /** Aborted on Ctrl-C; default: wired to SIGINT/SIGTERM of this process. */
+  signal?: AbortSignal;
+}
+
+class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+const USAGE = `tmgg — hyperparameter sweeps on local GPUs or Modal, with every result kept
+
+Usage:
+  tmgg run <stage.yaml> [options]     run a stage (resumes: completed runs are skipped)
+  tmgg plan <stage.yaml> [options]    show what would run and what resume would skip
+  tmgg report <stage> [options]       render a saved stage result
+  tmgg backends                       list the backends that are installed
+  tmgg help | --help                  this text
+
+Options:
+  --backend <name>        local (default) | modal | a registered backend
+  --storage <uri>         a folder or s3://bucket/prefix (default ./results)
+  --parallelism <n>       most runs in flight (default 4)
+  --fresh                 ignore stored results and run everything again
+  --base-config <file>    base config YAML (default <config_dir>/base.yaml when it exists)
+  --gpu-type <type>       override the stage's gpu_type
+  --timeout <seconds>     override the stage's timeout_seconds
+  --gpus <ids|count>      local runner: GPU ids (0,1) or a count (default: detected)
+  --output-dir <dir>      local runner: run folders (default ./outputs)
+  --format <fmt>          text (default) | markdown, for the report printed
+  --json                  print the StageResult (or plan) as JSON on stdout
+  --all                   plan: list every run, not only the first 50
+
+Exit codes: 0 all runs completed, 1 some runs failed, 2 bad input, 130 cancelled.`;
+
+const OPTIONS = {
+  backend: { type: "string" },
+  storage: { type: "string" },
+  parallelism: { type: "string" },
+  fresh: { type: "boolean" },
+  "base-config": { type: "string" },
+  "gpu-type": { type: "string" },
+  timeout: { type: "string" },
+  gpus: { type: "string" },
+  "output-dir": { type: "string" },
+  format: { type: "string" },
+  json: { type: "boolean" },
+  all: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
+type Flags = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
+>["values"];
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${flag} must be a positive whole number, got "${value}"`);
+  return n;
+}
+
+function positiveNumber(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
+function parseGpus(value: string | undefined): number | number[] | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  if (/^\d+(,\d+)*$/.test(value)) return value.split(",").map(Number);
+  throw new UsageError(`--gpus takes device ids (0,1,3) or a count (2), got "${value}"`);
+}
+
+function format(flags: Flags): "text" | "markdown" {
+  const value = flags.format ?? "text";
+  if (value !== "text" && value !== "markdown")
+    throw new UsageError(`--format must be text or markdown, got "${value}"`);
+  return value;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function commitSha(cwd: string): Promise<string | null> {
+  try {
+    const { stdout } = await promisify(execFile)("git", ["rev-parse", "HEAD"], { cwd });
+    return stdout.trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The base config: `--base-config`, else `<config_dir>/base.yaml` when it exists, else `{}`. */
+async function loadBaseConfig(
+  stage: StageConfig,
+  flags: Flags,
+  cwd: string,
+): Promise<Record<string, unknown>> {
+  const explicit = flags["base-config"];
+  const file = explicit
+    ? path.resolve(cwd, explicit)
+    : path.resolve(cwd, stage.configDir ?? "exp_configs", "base.yaml");
+  if (!explicit && !(await exists(file))) return {};
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError("base config not found", { file }, { cause: error });
+  }
+  const value = parseYaml(text, file).value ?? {};
+  if (typeof value !== "object" || Array.isArray(value))
+    throw new ConfigError("a base config must be a mapping of keys", { file });
+  return value as Record<string, unknown>;
+}
+
+function coordinatorFor(flags: Flags, cwd: string, sha: string | null): ExperimentCoordinator {
+  const gpus = parseGpus(flags.gpus);
+  return new ExperimentCoordinator({
+    backend: flags.backend ?? "local",
+    backendOptions: {
+      outputDir: path.resolve(cwd, flags["output-dir"] ?? "outputs"),
+      ...(gpus !== undefined ? { gpus } : {}),
+    },
+    storage: flags.storage ?? path.resolve(cwd, "results"),
+    cacheDir: path.resolve(cwd, "cache"),
+    projectRoot: cwd,
+    commitSha: sha,
+  });
+}
+
+function processSignal(io: Io): { signal: AbortSignal; dispose: () => void } {
+  if (io.signal) return { signal: io.signal, dispose: () => undefined };
+  const controller = new AbortController();
+  let count = 0;
+  const onSignal = (name: NodeJS.Signals): void => {
+    count++;
+    if (count === 1) {
+      io.stderr.write(
+        `\n${name}: cancelling the runs in flight and saving the stage result (press Ctrl-C again to quit at once)\n`,
+      );
+      controller.abort(new Error(`cancelled by ${name}`));
+    } else {
+      process.exit(EXIT.cancelled);
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+function render(result: StageResult, flags: Flags, where: string): string {
+  const options = { notes: [`results: ${where}`] };
+  return format(flags) === "markdown"
+    ? renderMarkdown(result, options)
+    : renderText(result, options);
+}
+
+/** Reads the stage; errors name the file as the user typed it, relative to where they are. */
+async function readStage(stagePath: string, io: Io): Promise<{ stage: StageConfig; file: string }> {
+  const absolute = path.resolve(io.cwd, stagePath);
+  const file = path.isAbsolute(stagePath)
+    ? stagePath
+    : path.relative(process.cwd(), absolute) || stagePath;
+  return { stage: await loadStageConfig(file), file };
+}
+
+/** Names the stage file in errors about what the stage refers to (config paths, hyperparameters). */
+async function inStage<T>(file: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ConfigError && error.file === undefined) {
+      throw new ConfigError(
+        error.message,
+        { file, ...(error.key ? { key: error.key } : {}) },
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+async function run(stagePath: string, flags: Flags, io: Io): Promise<number> {
+  const { stage, file } = await readStage(stagePath, io);
+  const baseConfig = await loadBaseConfig(stage, flags, io.cwd);
+  const parallelism = positiveInt(flags.parallelism, "parallelism", 4);
+  const timeoutSeconds = positiveNumber(flags.timeout, "timeout");
+  const coordinator = coordinatorFor(flags, io.cwd, await commitSha(io.cwd));
+  const progress = new Progress(io.stderr);
+  const { signal, dispose } = processSignal(io);
+  let result: StageResult;
+  try {
+    result = await inStage(file, () =>
+      coordinator.runStage(stage, baseConfig, {
+        parallelism,
+        resume: !flags.fresh,
+        signal,
+        onEvent: progress.onEvent,
+        ...(flags["gpu-type"] ? { gpuType: flags["gpu-type"] } : {}),
+        ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+      }),
+    );
+  } finally {
+    progress.stop();
+    dispose();
+    await coordinator.close();
+  }
+  const store = await coordinator.store();
+  const where = `${store.storage.uri.replace(/\/$/, "")}/${store.stageResultKey(stage.name)}`;
+  io.stdout.write(flags.json ? toDiskJson(result) : `${render(result, flags, where)}\n`);
+  if (signal.aborted) return EXIT.cancelled;
+  return result.summary.completed === result.summary.totalExperiments ? EXIT.ok : EXIT.failedRuns;
+}
+
+async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
+  const { stage, file } = await readStage(stagePath, io);
+  const baseConfig = await loadBaseConfig(stage, flags, io.cwd);
+  const coordinator = coordinatorFor(flags, io.cwd, null);
+  try {
+    const { runs, skip } = await inStage(file, () =>
+      coordinator.planStage(stage, baseConfig, { resume: !flags.fresh }),
+    );
+    if (flags.json) {
+      const rows = runs.map((r) => ({
+        run_id: r.runId,
+        group_id: r.groupId,
+        action: skip.has(r.runId) ? "skip" : "run",
+        config: r.config,
+      }));
+      io.stdout.write(
+        `${JSON.stringify({ stage: stage.name, total: runs.length, to_run: runs.length - skip.size, skipped: skip.size, runs: rows }, null, 2)}\n`,
+      );
+      return EXIT.ok;
+    }
+    const groups = new Set(runs.map((r) => r.groupId)).size;
+    const lines = [
+      `stage ${stage.name}: ${runs.length} runs (${groups} configs x ${stage.seeds.length} seeds), ${runs.length - skip.size} to run, ${skip.size} already completed (skipped)`,
+      `gpu_type ${stage.gpuType}, timeout ${stage.timeoutSeconds} s, command: ${stage.command.join(" ")}`,
+      "",
+    ];
+    const shown = flags.all ? runs : runs.slice(0, 50);
+    for (const r of shown) lines.push(`${skip.has(r.runId) ? "skip" : "run "}  ${r.runId}`);
+    if (shown.length < runs.length)
+      lines.push(
+        `… ${runs.length - shown.length} more (--all lists every run, --json gives the configs)`,
+      );
+    io.stdout.write(`${lines.join("\n")}\n`);
+    return EXIT.ok;
+  } finally {
+    await coordinator.close();
+  }
+}
+
+async function report(stageName: string, flags: Flags, io: Io): Promise<number> {
+  const storage = await createStorage(flags.storage ?? path.resolve(io.cwd, "results"));
+  try {
+    const store = new ResultStore(storage);
+    const result = await store.loadStageResult(stageName);
+    if (!result) {
+      const stages = await store.listStages();
+      throw new UsageError(
+        `no saved result for stage "${stageName}" in ${storage.uri}; ${stages.length ? `stages there: ${stages.join(", ")}` : "it holds no stages yet (run tmgg run <stage.yaml> first, or pass --storage)"}`,
+      );
+    }
+    const where = `${storage.uri.replace(/\/$/, "")}/${store.stageResultKey(stageName)}`;
+    io.stdout.write(flags.json ? toDiskJson(result) : `${render(result, flags, where)}\n`);
+    return EXIT.ok;
+  } finally {
+    await storage.close?.();
+  }
+}
+
+async function backends(io: Io): Promise<number> {
+  const names = await CloudRunnerFactory.availableBackends();
+  io.stdout.write(`${names.join("\n")}\n`);
+  return EXIT.ok;
+}
+
+async function version(): Promise<string> {
+  const manifest = JSON.parse(
+    await readFile(new URL("../package.json", import.meta.url), "utf8"),
+  ) as { version: string };
+  return manifest.version;
+}
+
+/** Runs the command line; returns the exit code. Never throws, never exits. */
+export async function main(
+  argv: readonly string[],
+  io: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() },
+): Promise<number> {
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: [...argv],
+        options: OPTIONS,
+        allowPositionals: true,
+        strict: true,
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const { values: flags, positionals } = parsed;
+    const [command, target, ...extra] = positionals;
+    if (flags.version) {
+      io.stdout.write(`${await version()}\n`);
+      return EXIT.ok;
+    }
+    if (flags.help || command === undefined || command === "help") {
+      io.stdout.write(`${USAGE}\n`);
+      return command === undefined && !flags.help ? EXIT.badInput : EXIT.ok;
+    }
+    if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+    const needTarget = (what: string): string => {
+      if (!target) throw new UsageError(`tmgg ${command} needs ${what}`);
+      return target;
+    };
+    switch (command) {
+      case "run":
+        return await run(needTarget("a stage file, e.g. tmgg run stages/example.yaml"), flags, io);
+      case "plan":
+        return await plan(
+          needTarget("a stage file, e.g. tmgg plan stages/example.yaml"),
+          flags,
+          io,
+        );
+      case "report":
+        return await report(
+          needTarget("a stage name, e.g. tmgg report example --storage ./results"),
+          flags,
+          io,
+        );
+      case "backends":
+        return await backends(io);
+      default:
+        throw new UsageError(
+          `unknown command "${command}"; commands: run, plan, report, backends, help`,
+        );
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`tmgg: ${error.message}\nRun tmgg help for usage.\n`);
+      return EXIT.badInput;
+    }
+    if (error instanceof ConfigError) {
+      io.stderr.write(`tmgg: ${error.message}\n`);
+      return EXIT.badInput;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`tmgg: ${message}\n`);
+    if (/^\[(runner-factory|storage)\]/.test(message)) return EXIT.badInput;
+    return EXIT.failedRuns;
+  }
+}
