@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { GPU_PRICES_AS_OF, MODAL_GPU_PRICES_USD_PER_HOUR, estimateCostUsd, estimateRunsCostUsd } from "./gpu-prices.ts";
+import {
+  GPU_PRICES_AS_OF,
+  MODAL_GPU_PRICES_USD_PER_HOUR,
+  estimateCostUsd,
+  estimateRunsCostUsd,
+} from "./gpu-prices.ts";
 
 describe("estimateCostUsd", () => {
   it("prices seconds on one GPU from the dated list", () => {
@@ -18,7 +23,10 @@ describe("estimateCostUsd", () => {
     expect(estimateCostUsd("A100", 3600)).toBe(estimateCostUsd("A100-40GB", 3600));
     expect(estimateCostUsd("standard", 3600)).toBe(estimateCostUsd("A10G", 3600));
     expect(estimateCostUsd("debug", 3600)).toBe(estimateCostUsd("T4", 3600));
-    expect(estimateCostUsd("multi", 3600)).toBeCloseTo(2 * MODAL_GPU_PRICES_USD_PER_HOUR["A100-40GB"]!, 6);
+    expect(estimateCostUsd("multi", 3600)).toBeCloseTo(
+      2 * MODAL_GPU_PRICES_USD_PER_HOUR["A100-40GB"]!,
+      6,
+    );
     expect(estimateCostUsd("h100", 3600)).toBe(estimateCostUsd("H100", 3600));
   });
 
@@ -48,7 +56,9 @@ describe("estimateRunsCostUsd", () => {
   });
 
   it("answers null when no run could be priced", () => {
-    expect(estimateRunsCostUsd([{ backend: "local", gpuType: "T4", durationSeconds: 60 }])).toBeNull();
+    expect(
+      estimateRunsCostUsd([{ backend: "local", gpuType: "T4", durationSeconds: 60 }]),
+    ).toBeNull();
     expect(estimateRunsCostUsd([])).toBeNull();
   });
 });

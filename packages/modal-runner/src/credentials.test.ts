@@ -18,13 +18,21 @@ describe("resolveModalCredentials", () => {
   });
 
   it("prefers explicit options, then the two env vars", () => {
-    const env = { MODAL_TOKEN_ID: "ak-env", MODAL_TOKEN_SECRET: "as-env", MODAL_CONFIG_PATH: configPath };
+    const env = {
+      MODAL_TOKEN_ID: "ak-env",
+      MODAL_TOKEN_SECRET: "as-env",
+      MODAL_CONFIG_PATH: configPath,
+    };
     expect(resolveModalCredentials({ tokenId: "ak-opt", tokenSecret: "as-opt" }, env)).toEqual({
       tokenId: "ak-opt",
       tokenSecret: "as-opt",
       source: "options",
     });
-    expect(resolveModalCredentials({}, env)).toEqual({ tokenId: "ak-env", tokenSecret: "as-env", source: "env" });
+    expect(resolveModalCredentials({}, env)).toEqual({
+      tokenId: "ak-env",
+      tokenSecret: "as-env",
+      source: "env",
+    });
   });
 
   it("reads the active profile of the Modal config file, or the one MODAL_PROFILE names", () => {
@@ -37,10 +45,12 @@ describe("resolveModalCredentials", () => {
       tokenSecret: "as-home",
       source: "profile:home",
     });
-    expect(resolveModalCredentials({}, { MODAL_CONFIG_PATH: configPath, MODAL_PROFILE: "work" }).tokenId).toBe("ak-work");
-    expect(() => resolveModalCredentials({}, { MODAL_CONFIG_PATH: configPath, MODAL_PROFILE: "other" })).toThrow(
-      /MODAL_PROFILE=other but .* has no \[other\] profile \(it has work, home\)/,
-    );
+    expect(
+      resolveModalCredentials({}, { MODAL_CONFIG_PATH: configPath, MODAL_PROFILE: "work" }).tokenId,
+    ).toBe("ak-work");
+    expect(() =>
+      resolveModalCredentials({}, { MODAL_CONFIG_PATH: configPath, MODAL_PROFILE: "other" }),
+    ).toThrow(/MODAL_PROFILE=other but .* has no \[other\] profile \(it has work, home\)/);
   });
 
   it("fails, naming both ways to provide a token, when there is none", () => {
@@ -59,8 +69,8 @@ describe("resolveModalCredentials", () => {
   });
 
   it("says which half is missing when only one env var is set", () => {
-    expect(() => resolveModalCredentials({}, { MODAL_TOKEN_ID: "ak", MODAL_CONFIG_PATH: configPath })).toThrow(
-      /MODAL_TOKEN_ID is set but MODAL_TOKEN_SECRET is not/,
-    );
+    expect(() =>
+      resolveModalCredentials({}, { MODAL_TOKEN_ID: "ak", MODAL_CONFIG_PATH: configPath }),
+    ).toThrow(/MODAL_TOKEN_ID is set but MODAL_TOKEN_SECRET is not/);
   });
 });

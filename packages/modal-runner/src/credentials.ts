@@ -30,14 +30,18 @@ export function modalConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return env["MODAL_CONFIG_PATH"] || path.join(homedir(), ".modal.toml");
 }
 
-function readProfile(env: NodeJS.ProcessEnv): { name: string; tokenId?: string; tokenSecret?: string } | undefined {
+function readProfile(
+  env: NodeJS.ProcessEnv,
+): { name: string; tokenId?: string; tokenSecret?: string } | undefined {
   const file = modalConfigPath(env);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new ModalCredentialsError(`[modal-runner] cannot read the Modal config file ${file}: ${(error as Error).message}`);
+    throw new ModalCredentialsError(
+      `[modal-runner] cannot read the Modal config file ${file}: ${(error as Error).message}`,
+    );
   }
   let config: Record<string, unknown>;
   try {
@@ -48,7 +52,8 @@ function readProfile(env: NodeJS.ProcessEnv): { name: string; tokenId?: string; 
     );
   }
   const profiles = Object.entries(config).filter(
-    (entry): entry is [string, Record<string, unknown>] => entry[1] !== null && typeof entry[1] === "object",
+    (entry): entry is [string, Record<string, unknown>] =>
+      entry[1] !== null && typeof entry[1] === "object",
   );
   const wanted = env["MODAL_PROFILE"];
   let chosen: [string, Record<string, unknown>] | undefined;
@@ -60,12 +65,15 @@ function readProfile(env: NodeJS.ProcessEnv): { name: string; tokenId?: string; 
       );
     }
   } else {
-    chosen = profiles.find(([, profile]) => profile["active"] === true) ?? (profiles.length === 1 ? profiles[0] : undefined);
+    chosen =
+      profiles.find(([, profile]) => profile["active"] === true) ??
+      (profiles.length === 1 ? profiles[0] : undefined);
   }
   if (!chosen) return undefined;
   const [name, profile] = chosen;
   const tokenId = typeof profile["token_id"] === "string" ? profile["token_id"] : undefined;
-  const tokenSecret = typeof profile["token_secret"] === "string" ? profile["token_secret"] : undefined;
+  const tokenSecret =
+    typeof profile["token_secret"] === "string" ? profile["token_secret"] : undefined;
   return { name, ...(tokenId ? { tokenId } : {}), ...(tokenSecret ? { tokenSecret } : {}) };
 }
 
@@ -97,7 +105,11 @@ export function resolveModalCredentials(
   }
   const profile = readProfile(env);
   if (profile?.tokenId && profile.tokenSecret) {
-    return { tokenId: profile.tokenId, tokenSecret: profile.tokenSecret, source: `profile:${profile.name}` };
+    return {
+      tokenId: profile.tokenId,
+      tokenSecret: profile.tokenSecret,
+      source: `profile:${profile.name}`,
+    };
   }
   const where = profile
     ? `profile [${profile.name}] of ${modalConfigPath(env)} has no token_id/token_secret`

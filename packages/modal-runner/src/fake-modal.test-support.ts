@@ -5,7 +5,12 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { EXPERIMENT_FIXTURE, startFakeModal, type FakeModal, type FakeModalOptions } from "@tmgg/test-utils";
+import {
+  EXPERIMENT_FIXTURE,
+  startFakeModal,
+  type FakeModal,
+  type FakeModalOptions,
+} from "@tmgg/test-utils";
 import { ModalRunner, type ModalRunnerOptions } from "./modal-runner.ts";
 
 export const FIXTURE_NAME = "experiment-fixture.ts";
@@ -22,7 +27,13 @@ export interface FakeModalRig extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const ENV_KEYS = ["MODAL_SERVER_URL", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_CONFIG_PATH", "MODAL_PROFILE"];
+const ENV_KEYS = [
+  "MODAL_SERVER_URL",
+  "MODAL_TOKEN_ID",
+  "MODAL_TOKEN_SECRET",
+  "MODAL_CONFIG_PATH",
+  "MODAL_PROFILE",
+];
 
 /** Starts the rig; `close()` (or `await using`) stops the fake, restores the env and removes temp files. */
 export async function startFakeModalRig(options: FakeModalOptions = {}): Promise<FakeModalRig> {

@@ -24,7 +24,9 @@ describe("modalGpu", () => {
   });
 
   it("refuses unknown types and bad counts, naming the valid ones", () => {
-    expect(() => modalGpu("TPU")).toThrow(/GPU type "TPU" is unknown; use a tier \(standard, debug/);
+    expect(() => modalGpu("TPU")).toThrow(
+      /GPU type "TPU" is unknown; use a tier \(standard, debug/,
+    );
     expect(() => modalGpu("T4:0")).toThrow(/asks for "0" GPUs/);
     expect(() => modalGpu("T4:9")).toThrow(/1-8/);
     expect(() => modalGpu("T4:1:2")).toThrow(/more than one ':'/);

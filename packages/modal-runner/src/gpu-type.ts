@@ -63,7 +63,8 @@ export function modalGpu(gpuType: string): string | undefined {
   const tier = GPU_TIERS[lower];
   if (tier !== undefined) {
     if (count === undefined) return tier;
-    if (tier.includes(":")) throw unknownGpu(gpuType, `gives a GPU count to the ${lower} tier, which is ${tier}`);
+    if (tier.includes(":"))
+      throw unknownGpu(gpuType, `gives a GPU count to the ${lower} tier, which is ${tier}`);
     return `${tier}:${count}`;
   }
   const name = MODAL_GPU_NAMES.find((known) => known.toLowerCase() === lower);

@@ -46,13 +46,20 @@ export interface InfrastructureFailure {
 
 /** Describes an error thrown while preparing, running or reading back a sandbox. */
 export function describeInfrastructureFailure(error: unknown): InfrastructureFailure {
-  if (error instanceof InfrastructureError) return { message: error.message, retryable: error.retryable };
+  if (error instanceof InfrastructureError)
+    return { message: error.message, retryable: error.retryable };
   if (error instanceof ResourceExhaustedError) {
-    return { message: `no machine with the requested GPU became available (${error.message})`, retryable: true };
+    return {
+      message: `no machine with the requested GPU became available (${error.message})`,
+      retryable: true,
+    };
   }
   if (error instanceof ClientError) {
     if (error.code === Status.RESOURCE_EXHAUSTED) {
-      return { message: `Modal has no capacity for this sandbox right now (${error.details})`, retryable: true };
+      return {
+        message: `Modal has no capacity for this sandbox right now (${error.details})`,
+        retryable: true,
+      };
     }
     if (error.code === Status.UNAUTHENTICATED || error.code === Status.PERMISSION_DENIED) {
       return {
@@ -65,7 +72,8 @@ export function describeInfrastructureFailure(error: unknown): InfrastructureFai
       retryable: RETRYABLE_CODES.has(error.code),
     };
   }
-  if (error instanceof NotFoundError) return { message: `the sandbox is gone (${error.message})`, retryable: true };
+  if (error instanceof NotFoundError)
+    return { message: `the sandbox is gone (${error.message})`, retryable: true };
   if (error instanceof ConflictError) {
     return { message: `the sandbox ended before it started (${error.message})`, retryable: true };
   }
@@ -77,7 +85,8 @@ export function describeInfrastructureFailure(error: unknown): InfrastructureFai
   ) {
     return { message: `${error.name}: ${error.message}`, retryable: true };
   }
-  if (error instanceof InvalidError) return { message: `Modal refused the request: ${error.message}`, retryable: false };
+  if (error instanceof InvalidError)
+    return { message: `Modal refused the request: ${error.message}`, retryable: false };
   if (error instanceof Error) return { message: error.message, retryable: false };
   return { message: String(error), retryable: false };
 }

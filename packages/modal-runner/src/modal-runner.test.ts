@@ -4,7 +4,12 @@ import { Status } from "nice-grpc";
 import { ModalClient } from "modal";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ExperimentSpec, ProgressPoint } from "@tmgg/core";
-import { waitFor, type FakeBehaviour, type FakeModalOptions } from "@tmgg/test-utils";
+import {
+  GENERIC_STATUS,
+  waitFor,
+  type FakeBehaviour,
+  type FakeModalOptions,
+} from "@tmgg/test-utils";
 import { FIXTURE_NAME, startFakeModalRig, type FakeModalRig } from "./fake-modal.test-support.ts";
 import { createModalRunner, type SandboxEvent } from "./modal-runner.ts";
 import { terminateSandboxes } from "./terminate-sandboxes.ts";
@@ -51,7 +56,9 @@ describe("ModalRunner", () => {
     const [sandbox] = rig.fake.sandboxes();
     const runDir = `/tmgg/runs/${experiment.runId}`;
     // What the runner sent, in the sandbox's own paths.
-    const [mkdir, untar, experimentArgv, ...more] = sandbox!.execs.filter((argv) => !argv[0]!.startsWith("/__modal/"));
+    const [mkdir, untar, experimentArgv, ...more] = sandbox!.execs.filter(
+      (argv) => !argv[0]!.startsWith("/__modal/"),
+    );
     expect(more).toEqual([]);
     expect(mkdir).toEqual(["mkdir", "-p", "/tmgg/project", runDir]);
     expect(untar).toEqual(["tar", "xzf", "/tmgg/project.tar.gz", "-C", "/tmgg/project"]);
@@ -63,11 +70,17 @@ describe("ModalRunner", () => {
       "model.num_layers=4",
       "seed=1",
     ]);
-    expect(experimentArgv!.slice(7)).toEqual(["fake.recordContract=true", "fake.metrics.val_loss=0.5"]);
+    expect(experimentArgv!.slice(7)).toEqual([
+      "fake.recordContract=true",
+      "fake.metrics.val_loss=0.5",
+    ]);
     // The tarball really was unpacked, and the experiment really ran there.
-    const local = (remote: string): string => path.join(sandbox!.dir, remote.slice("/tmgg/".length));
+    const local = (remote: string): string =>
+      path.join(sandbox!.dir, remote.slice("/tmgg/".length));
     expect(existsSync(local("/tmgg/project/helper.py"))).toBe(true);
-    expect(JSON.parse(readFileSync(local(`${runDir}/config.json`), "utf8"))).toEqual(experiment.config);
+    expect(JSON.parse(readFileSync(local(`${runDir}/config.json`), "utf8"))).toEqual(
+      experiment.config,
+    );
     const contract = JSON.parse(readFileSync(local(`${runDir}/contract.json`), "utf8")) as {
       cwd: string;
       env: Record<string, string>;
@@ -84,29 +97,49 @@ describe("ModalRunner", () => {
 
   it("keeps the full logs and metrics at <cacheDir>/modal/<stage>/<runId>/ while holding only a tail in memory", async () => {
     const runner = rig.runner();
-    const experiment = spec({ printBytes: 3 * 1024 * 1024, stderr: "boom\n", exitCode: 2, metrics: { val_loss: 1 } });
+    const experiment = spec({
+      printBytes: 3 * 1024 * 1024,
+      stderr: "boom\n",
+      exitCode: 2,
+      metrics: { val_loss: 1 },
+    });
     const result = await runner.runExperiment(experiment);
     expect(result.logsPath).toBe(path.join(rig.cacheDir, "modal", "stage1", experiment.runId));
     expect(statSync(path.join(result.logsPath!, "stdout.log")).size).toBe(3 * 1024 * 1024);
     expect(readFileSync(path.join(result.logsPath!, "stderr.log"), "utf8")).toBe("boom\n");
-    expect(JSON.parse(readFileSync(path.join(result.logsPath!, "metrics.json"), "utf8"))).toEqual({ val_loss: 1 });
+    expect(JSON.parse(readFileSync(path.join(result.logsPath!, "metrics.json"), "utf8"))).toEqual({
+      val_loss: 1,
+    });
     expect(result.status).toBe("failed");
     expect(result.failureKind).toBe("experiment");
-    expect(result.errorMessage).toBe("the experiment exited with code 2\n--- stderr (last lines) ---\nboom");
+    expect(result.errorMessage).toBe(
+      "the experiment exited with code 2\n--- stderr (last lines) ---\nboom",
+    );
   });
 
   it("creates each sandbox with no command, on the GPU the tier stands for, with Modal's timeout rounded up plus the margin", async () => {
     const runner = rig.runner({ timeoutMarginSeconds: 120 });
-    const result = await runner.runExperiment(spec({ metrics: { val_loss: 1 } }), { gpuType: "multi", timeoutSeconds: 90.2 });
+    const result = await runner.runExperiment(spec({ metrics: { val_loss: 1 } }), {
+      gpuType: "multi",
+      timeoutSeconds: 90.2,
+    });
     expect(result.gpuType).toBe("multi");
-    const create = rig.fake.callsTo("SandboxCreate")[0]!.request as { definition: { entrypointArgs: string[] } };
+    const create = rig.fake.callsTo("SandboxCreate")[0]!.request as {
+      definition: { entrypointArgs: string[] };
+    };
     expect(create.definition.entrypointArgs).toEqual([]);
-    expect(rig.fake.sandboxes()[0]).toMatchObject({ gpu: "A100:2", timeoutSecs: 91 + 120, workdir: "/tmgg" });
+    expect(rig.fake.sandboxes()[0]).toMatchObject({
+      gpu: "A100:2",
+      timeoutSecs: 91 + 120,
+      workdir: "/tmgg",
+    });
   });
 
   it("runs a cpu experiment in a CPU-only sandbox", async () => {
     const runner = rig.runner();
-    const result = await runner.runExperiment(spec({ metrics: { val_loss: 1 } }), { gpuType: "cpu" });
+    const result = await runner.runExperiment(spec({ metrics: { val_loss: 1 } }), {
+      gpuType: "cpu",
+    });
     expect(result.status).toBe("completed");
     expect(rig.fake.sandboxes()[0]).toMatchObject({ gpu: null, isV2: true, terminateCalls: 1 });
   });
@@ -122,21 +155,35 @@ describe("ModalRunner", () => {
   it("refuses to start without Modal credentials, naming both ways to provide them", () => {
     delete process.env["MODAL_TOKEN_ID"];
     delete process.env["MODAL_TOKEN_SECRET"];
-    expect(() => createModalRunner()).toThrow(/no Modal credentials.*modal token new.*MODAL_TOKEN_ID and MODAL_TOKEN_SECRET/);
+    expect(() => createModalRunner()).toThrow(
+      /no Modal credentials.*modal token new.*MODAL_TOKEN_ID and MODAL_TOKEN_SECRET/,
+    );
     expect(rig.fake.calls).toEqual([]);
   });
 
   it("builds the image once per runner from the registry tag and build commands, and reuses it", async () => {
-    const runner = rig.runner({ image: "nvcr.io/nvidia/pytorch:24.08-py3", buildCommands: ["RUN pip install numpy"] });
-    const results = await runner.runSweep([spec({ metrics: { val_loss: 1 } }), spec({ metrics: { val_loss: 2 } })], {
-      parallelism: 2,
+    const runner = rig.runner({
+      image: "nvcr.io/nvidia/pytorch:24.08-py3",
+      buildCommands: ["RUN pip install numpy"],
     });
+    const results = await runner.runSweep(
+      [spec({ metrics: { val_loss: 1 } }), spec({ metrics: { val_loss: 2 } })],
+      {
+        parallelism: 2,
+      },
+    );
     expect(results.map((result) => result.status)).toEqual(["completed", "completed"]);
     expect(rig.fake.callsTo("AppGetOrCreate")).toHaveLength(1);
-    const builds = rig.fake.callsTo("ImageGetOrCreate").map(
-      (call) => (call.request as { image: { dockerfileCommands: string[] } }).image.dockerfileCommands,
-    );
-    expect(builds).toEqual([["FROM nvcr.io/nvidia/pytorch:24.08-py3"], ["FROM base", "RUN pip install numpy"]]);
+    const builds = rig.fake
+      .callsTo("ImageGetOrCreate")
+      .map(
+        (call) =>
+          (call.request as { image: { dockerfileCommands: string[] } }).image.dockerfileCommands,
+      );
+    expect(builds).toEqual([
+      ["FROM nvcr.io/nvidia/pytorch:24.08-py3"],
+      ["FROM base", "RUN pip install numpy"],
+    ]);
     const [first, second] = rig.fake.sandboxes();
     expect(first!.imageId).toBe(second!.imageId);
   });
@@ -144,8 +191,16 @@ describe("ModalRunner", () => {
   it("passes named secrets, env and volumes to every sandbox", async () => {
     await rig.close();
     await start({ secrets: { wandb: { WANDB_API_KEY: "k-123" } } });
-    const runner = rig.runner({ secrets: ["wandb"], env: { EXTRA: "yes" }, volumes: { datasets: "/data" } });
-    const experiment = spec({ recordContract: true, recordEnv: ["WANDB_API_KEY", "EXTRA"], metrics: { val_loss: 1 } });
+    const runner = rig.runner({
+      secrets: ["wandb"],
+      env: { EXTRA: "yes" },
+      volumes: { datasets: "/data" },
+    });
+    const experiment = spec({
+      recordContract: true,
+      recordEnv: ["WANDB_API_KEY", "EXTRA"],
+      metrics: { val_loss: 1 },
+    });
     const result = await runner.runExperiment(experiment);
     expect(result.status).toBe("completed");
     const [sandbox] = rig.fake.sandboxes();
@@ -159,8 +214,14 @@ describe("ModalRunner", () => {
   it("fails every run as infrastructure, without retrying or creating a sandbox, when a secret does not exist", async () => {
     const runner = rig.runner({ secrets: ["missing"] });
     const result = await runner.runExperiment(spec({ metrics: { val_loss: 1 } }));
-    expect(result).toMatchObject({ status: "failed", failureKind: "infrastructure", logsPath: null });
-    expect(result.errorMessage).toMatch(/infrastructure failure, not the experiment's .*1 attempt.*Secret 'missing' not found/);
+    expect(result).toMatchObject({
+      status: "failed",
+      failureKind: "infrastructure",
+      logsPath: null,
+    });
+    expect(result.errorMessage).toMatch(
+      /infrastructure failure, not the experiment's .*1 attempt.*Secret 'missing' not found/,
+    );
     expect(rig.fake.callsTo("SandboxCreate")).toHaveLength(0);
   });
 
@@ -169,7 +230,10 @@ describe("ModalRunner", () => {
     rig.fake.failNext("SandboxCreate", { times: 2, code: Status.RESOURCE_EXHAUSTED });
     const starts: string[] = [];
     const experiment = spec({ metrics: { val_loss: 0.3 } });
-    const result = await runner.runExperiment(experiment, { gpuType: "H100", onStart: (runId) => starts.push(runId) });
+    const result = await runner.runExperiment(experiment, {
+      gpuType: "H100",
+      onStart: (runId) => starts.push(runId),
+    });
     expect(result.status).toBe("completed");
     expect(result.metrics).toEqual({ val_loss: 0.3 });
     expect(starts).toEqual([experiment.runId]);
@@ -185,8 +249,14 @@ describe("ModalRunner", () => {
     const runner = rig.runner({ maxInfraRetries: 1 });
     rig.fake.failNext("SandboxCreate", { times: 2 });
     const result = await runner.runExperiment(spec({ metrics: { val_loss: 1 } }));
-    expect(result).toMatchObject({ status: "failed", failureKind: "infrastructure", durationSeconds: 0 });
-    expect(result.errorMessage).toMatch(/^\[modal-runner\] infrastructure failure, not the experiment's \(run run-\d+, 2 attempts\)/);
+    expect(result).toMatchObject({
+      status: "failed",
+      failureKind: "infrastructure",
+      durationSeconds: 0,
+    });
+    expect(result.errorMessage).toMatch(
+      /^\[modal-runner\] infrastructure failure, not the experiment's \(run run-\d+, 2 attempts\)/,
+    );
     expect(result.errorMessage).toContain("attempt 2: Modal has no capacity");
     rig.fake.assertExhausted();
   });
@@ -203,12 +273,16 @@ describe("ModalRunner", () => {
   it("reruns the experiment on a fresh sandbox when Modal loses the sandbox mid-run", async () => {
     const runner = rig.runner();
     rig.fake.loseSandboxes(1, { when: isExperiment, afterMs: 150 });
-    const result = await runner.runExperiment(spec({ durationMs: 600, metrics: { val_loss: 0.7 } }));
+    const result = await runner.runExperiment(
+      spec({ durationMs: 600, metrics: { val_loss: 0.7 } }),
+    );
     expect(result.status).toBe("completed");
     const sandboxes = rig.fake.sandboxes();
     expect(sandboxes).toHaveLength(2);
     expect(sandboxes.map((sandbox) => sandbox.terminateCalls)).toEqual([1, 1]);
-    expect(readFileSync(path.join(result.logsPath!, "stderr.log"), "utf8")).toMatch(/ended while the experiment ran/);
+    expect(readFileSync(path.join(result.logsPath!, "stderr.log"), "utf8")).toMatch(
+      /ended while the experiment ran/,
+    );
     rig.fake.assertExhausted();
   });
 
@@ -230,7 +304,9 @@ describe("ModalRunner", () => {
 
   it("terminates the sandbox once on timeout and on cancel", async () => {
     const runner = rig.runner();
-    const timedOut = await runner.runExperiment(spec({ durationMs: 30_000 }), { timeoutSeconds: 0.3 });
+    const timedOut = await runner.runExperiment(spec({ durationMs: 30_000 }), {
+      timeoutSeconds: 0.3,
+    });
     expect(timedOut.status).toBe("timeout");
     const starts: string[] = [];
     const experiment = spec({ durationMs: 30_000 });
@@ -239,6 +315,20 @@ describe("ModalRunner", () => {
     await runner.cancel(experiment.runId);
     expect((await running).status).toBe("cancelled");
     expect(rig.fake.sandboxes().map((sandbox) => sandbox.terminateCalls)).toEqual([1, 1]);
+  });
+
+  it("ends a run that Modal's own sandbox timeout stops as timeout, never as an infrastructure failure", async () => {
+    const runner = rig.runner({ timeoutMarginSeconds: 0 });
+    const result = await runner.runExperiment(spec({ durationMs: 30_000 }), { timeoutSeconds: 1 });
+    expect(result.status).toBe("timeout");
+    expect(result.errorMessage).toMatch(/^timed out after 1 s/);
+    const sandboxes = rig.fake.sandboxes();
+    expect(sandboxes).toHaveLength(1);
+    // The sandbox was created with timeout_seconds (plus a zero margin) and Modal ended it.
+    expect(sandboxes[0]).toMatchObject({
+      timeoutSecs: 1,
+      result: { status: GENERIC_STATUS.timeout },
+    });
   });
 
   it("cancels a run still waiting for its GPU, and terminates the sandbox once it exists", async () => {
@@ -283,12 +373,15 @@ describe("ModalRunner", () => {
       { step: 1, val_loss: 0.9 },
       { step: 2, val_loss: 0.4 },
     ];
-    const result = await runner.runExperiment(spec({ progress, durationMs: 1000, metrics: { val_loss: 0.4 } }), {
-      onProgress: (_runId, point) => {
-        points.push(point);
-        seenAt.push(Date.now());
+    const result = await runner.runExperiment(
+      spec({ progress, durationMs: 1000, metrics: { val_loss: 0.4 } }),
+      {
+        onProgress: (_runId, point) => {
+          points.push(point);
+          seenAt.push(Date.now());
+        },
       },
-    });
+    );
     const doneAt = Date.now();
     expect(result.status).toBe("completed");
     expect(points).toEqual(progress);
@@ -302,7 +395,9 @@ describe("ModalRunner", () => {
     const a = await modal.sandboxes.create(app, image, { gpu: "T4" });
     const b = await modal.sandboxes.create(app, image, { gpu: "T4" });
     const gone = "sb-0000000000000000000000";
-    const report = await terminateSandboxes([a.sandboxId, b.sandboxId, gone], { logLevel: "error" });
+    const report = await terminateSandboxes([a.sandboxId, b.sandboxId, gone], {
+      logLevel: "error",
+    });
     expect(report.failed).toEqual([]);
     expect(report.terminated.sort()).toEqual([a.sandboxId, b.sandboxId, gone].sort());
     expect(rig.fake.terminateCount(a.sandboxId)).toBe(1);

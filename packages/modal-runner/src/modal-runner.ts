@@ -59,6 +59,9 @@ export interface SandboxEvent {
   runId: string;
 }
 
+/** What `sandbox.poll()` answers for a sandbox that reached its own timeout. */
+const SANDBOX_TIMEOUT_EXIT = 124;
+
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.=-]*$/;
 
 const optionsSchema = z.object({
@@ -78,7 +81,9 @@ const optionsSchema = z.object({
   /** Env vars set in every sandbox. */
   env: z.record(z.string(), z.string()).default({}),
   /** Modal volumes to mount: volume name → absolute mount path (created when missing). */
-  volumes: z.record(z.string(), z.string().startsWith("/", { message: "must be an absolute mount path" })).default({}),
+  volumes: z
+    .record(z.string(), z.string().startsWith("/", { message: "must be an absolute mount path" }))
+    .default({}),
   /** CPU cores and memory (MiB) to request per sandbox; default Modal's. */
   cpu: z.number().positive().optional(),
   memoryMiB: z.int().positive().optional(),
@@ -95,13 +100,18 @@ const optionsSchema = z.object({
   /** Most bytes the project upload may add up to, before compression. */
   maxUploadBytes: z.number().positive().default(DEFAULT_MAX_UPLOAD_BYTES),
   /** Folder inside the sandbox holding the project (`project/`) and run folders (`runs/<runId>/`). */
-  remoteDir: z.string().regex(/^\/[^\s]*[^/\s]$/, { message: "must be an absolute path without a trailing /" }).default("/tmgg"),
+  remoteDir: z
+    .string()
+    .regex(/^\/[^\s]*[^/\s]$/, { message: "must be an absolute path without a trailing /" })
+    .default("/tmgg"),
   /** Added to `timeout_seconds` for Modal's own sandbox timeout: time to upload, set up and read back. */
   timeoutMarginSeconds: z.int().min(0).default(600),
   /** How often `metrics.jsonl` is read while a run goes, for `onProgress`; 0 reads it only at the end. */
   progressIntervalMs: z.number().min(0).default(15_000),
   /** Called with each sandbox id the moment it exists (the GitHub action saves them for its post step). */
-  onSandbox: z.custom<(event: SandboxEvent) => void>((value) => typeof value === "function").optional(),
+  onSandbox: z
+    .custom<(event: SandboxEvent) => void>((value) => typeof value === "function")
+    .optional(),
   /** The Modal SDK's log level. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).optional(),
 });
@@ -113,7 +123,9 @@ type ResolvedOptions = z.output<typeof optionsSchema>;
 function parseOptions(options: unknown): ResolvedOptions {
   const parsed = optionsSchema.safeParse(options ?? {});
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => `option "${issue.path.join(".")}" ${issue.message}`);
+  const issues = parsed.error.issues.map(
+    (issue) => `option "${issue.path.join(".")}" ${issue.message}`,
+  );
   throw new TypeError(`[modal-runner] invalid options: ${issues.join("; ")}`);
 }
 
@@ -154,7 +166,11 @@ class Cancelled extends Error {
 }
 
 /** Rejects with {@link Cancelled} once `signal` aborts; a late result of `promise` is handed to `onLate`. */
-function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal, onLate?: (value: T) => void): Promise<T> {
+function unlessAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  onLate?: (value: T) => void,
+): Promise<T> {
   if (signal.aborted) {
     promise.then(onLate, () => {});
     return Promise.reject(new Cancelled());
@@ -260,7 +276,11 @@ async function writeChunk(file: WriteStream, chunk: string): Promise<void> {
   }
 }
 
-async function pump(stream: AsyncIterable<string>, file: WriteStream, tail?: TailBuffer): Promise<void> {
+async function pump(
+  stream: AsyncIterable<string>,
+  file: WriteStream,
+  tail?: TailBuffer,
+): Promise<void> {
   for await (const chunk of stream) {
     tail?.push(chunk);
     await writeChunk(file, chunk);
@@ -308,7 +328,9 @@ export class ModalRunner extends BaseCloudRunner {
     this.#modal = new ModalClient({
       tokenId: credentials.tokenId,
       tokenSecret: credentials.tokenSecret,
-      ...(this.#options.environment === undefined ? {} : { environment: this.#options.environment }),
+      ...(this.#options.environment === undefined
+        ? {}
+        : { environment: this.#options.environment }),
       ...(this.#options.logLevel === undefined ? {} : { logLevel: this.#options.logLevel }),
     });
   }
@@ -357,17 +379,22 @@ export class ModalRunner extends BaseCloudRunner {
   #check(spec: ResolvedSpec, gpuType: string, timeoutSeconds: number): string | undefined {
     const gpu = modalGpu(gpuType);
     if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
-      throw new RangeError(`[modal-runner] timeoutSeconds must be a positive number, got ${timeoutSeconds} (run ${spec.runId})`);
+      throw new RangeError(
+        `[modal-runner] timeoutSeconds must be a positive number, got ${timeoutSeconds} (run ${spec.runId})`,
+      );
     }
     for (const [what, value] of [
       ["run id", spec.runId],
       ["stage", spec.stage],
     ] as const) {
       if (!SAFE_NAME.test(value)) {
-        throw new RangeError(`[modal-runner] ${what} ${JSON.stringify(value)} cannot name a folder; use letters, digits, '_', '-', '.', '='`);
+        throw new RangeError(
+          `[modal-runner] ${what} ${JSON.stringify(value)} cannot name a folder; use letters, digits, '_', '-', '.', '='`,
+        );
       }
     }
-    if (this.#closed) throw new Error(`[modal-runner] the runner is closed; cannot start run ${spec.runId}`);
+    if (this.#closed)
+      throw new Error(`[modal-runner] the runner is closed; cannot start run ${spec.runId}`);
     if (this.#runs.get(spec.runId)?.done === false) {
       throw new Error(`[modal-runner] run ${spec.runId} is already running on this runner`);
     }
@@ -405,7 +432,14 @@ export class ModalRunner extends BaseCloudRunner {
           outcome = { kind: "cancelled" };
           break;
         }
-        const attempt = await this.#attempt(spec, run, { gpu, timeoutSeconds, options, logsPath, onReady, failures });
+        const attempt = await this.#attempt(spec, run, {
+          gpu,
+          timeoutSeconds,
+          options,
+          logsPath,
+          onReady,
+          failures,
+        });
         aliveMs += attempt.aliveMs;
         firstReadyAt ??= attempt.readyAt;
         outcome = attempt.outcome;
@@ -442,7 +476,13 @@ export class ModalRunner extends BaseCloudRunner {
           ...(judged.status === "failed" ? { failureKind: "experiment" as const } : {}),
         };
       } else if (outcome.kind === "cancelled") {
-        result = { ...base, metrics: {}, checkpointPath: null, status: "cancelled", errorMessage: "cancelled by the user" };
+        result = {
+          ...base,
+          metrics: {},
+          checkpointPath: null,
+          status: "cancelled",
+          errorMessage: "cancelled by the user",
+        };
       } else {
         const tries = failures.length === 1 ? "1 attempt" : `${failures.length} attempts`;
         result = {
@@ -494,11 +534,15 @@ export class ModalRunner extends BaseCloudRunner {
         ...(this.#options.cpu === undefined ? {} : { cpu: this.#options.cpu }),
         ...(this.#options.memoryMiB === undefined ? {} : { memoryMiB: this.#options.memoryMiB }),
       };
-      sandbox = await unlessAborted(this.#modal.sandboxes.create(setup.app, setup.image, params), signal, (late) => {
-        // Created after the run was cancelled: record it and end it at once.
-        this.#adopt(late, spec.runId);
-        this.#track(this.#terminate(late));
-      });
+      sandbox = await unlessAborted(
+        this.#modal.sandboxes.create(setup.app, setup.image, params),
+        signal,
+        (late) => {
+          // Created after the run was cancelled: record it and end it at once.
+          this.#adopt(late, spec.runId);
+          this.#track(this.#terminate(late));
+        },
+      );
       readyAt = new Date();
       this.#adopt(sandbox, spec.runId);
       context.onReady();
@@ -517,7 +561,12 @@ export class ModalRunner extends BaseCloudRunner {
     spec: ResolvedSpec,
     packed: PackedProject,
     signal: AbortSignal,
-    context: { timeoutSeconds: number; options: RunOptions; logsPath: string; failures: readonly string[] },
+    context: {
+      timeoutSeconds: number;
+      options: RunOptions;
+      logsPath: string;
+      failures: readonly string[];
+    },
   ): Promise<AttemptOutcome> {
     const remote = this.#layout(spec);
     const { logsPath } = context;
@@ -529,9 +578,21 @@ export class ModalRunner extends BaseCloudRunner {
 
     // Ship the project and the config in.
     await step(sandbox.filesystem.copyFromLocal(packed.file, remote.tarball));
-    await this.#setupExec(sandbox, ["mkdir", "-p", remote.projectDir, remote.runDir], signal, "creating the run folders");
-    await this.#setupExec(sandbox, ["tar", "xzf", remote.tarball, "-C", remote.projectDir], signal, "unpacking the project");
-    await step(sandbox.filesystem.writeText(`${JSON.stringify(spec.config, null, 2)}\n`, remote.configPath));
+    await this.#setupExec(
+      sandbox,
+      ["mkdir", "-p", remote.projectDir, remote.runDir],
+      signal,
+      "creating the run folders",
+    );
+    await this.#setupExec(
+      sandbox,
+      ["tar", "xzf", remote.tarball, "-C", remote.projectDir],
+      signal,
+      "unpacking the project",
+    );
+    await step(
+      sandbox.filesystem.writeText(`${JSON.stringify(spec.config, null, 2)}\n`, remote.configPath),
+    );
 
     const stdoutFile = createWriteStream(path.join(logsPath, STDOUT_FILE));
     const stderrFile = createWriteStream(path.join(logsPath, STDERR_FILE));
@@ -546,9 +607,15 @@ export class ModalRunner extends BaseCloudRunner {
     let timer: NodeJS.Timeout | undefined;
     try {
       const experiment = await step(
-        sandbox.exec(expandCommand(spec, remote), { workdir: remote.projectDir, env: contractEnv(spec, remote) }),
+        sandbox.exec(expandCommand(spec, remote), {
+          workdir: remote.projectDir,
+          env: contractEnv(spec, remote),
+        }),
       );
-      const pumps = Promise.all([pump(experiment.stdout, stdoutFile), pump(experiment.stderr, stderrFile, stderrTail)]);
+      const pumps = Promise.all([
+        pump(experiment.stdout, stdoutFile),
+        pump(experiment.stderr, stderrFile, stderrTail),
+      ]);
       pumps.catch(() => {});
       if (progress && this.#options.progressIntervalMs > 0) {
         let reading = false;
@@ -565,7 +632,11 @@ export class ModalRunner extends BaseCloudRunner {
             });
         }, this.#options.progressIntervalMs);
       }
-      type First = { kind: "exit"; code: number } | { kind: "error"; error: unknown } | { kind: "timeout" } | { kind: "cancel" };
+      type First =
+        | { kind: "exit"; code: number }
+        | { kind: "error"; error: unknown }
+        | { kind: "timeout" }
+        | { kind: "cancel" };
       const first = await Promise.race<First>([
         experiment.wait().then(
           (code): First => ({ kind: "exit", code }),
@@ -581,11 +652,10 @@ export class ModalRunner extends BaseCloudRunner {
       ]);
       clearTimeout(timer);
       clearInterval(polling);
-      if (first.kind === "timeout" || first.kind === "cancel") {
-        await this.#terminate(sandbox);
-        await settleWithin(pumps, 3000);
-        if (first.kind === "cancel") return { kind: "cancelled" };
-        const ending: RunEnding = {
+      const timedOut = (): AttemptOutcome => ({
+        kind: "ended",
+        checkpointPath: null,
+        ending: {
           exitCode: null,
           timedOut: true,
           cancelled: false,
@@ -593,22 +663,42 @@ export class ModalRunner extends BaseCloudRunner {
           stderrTail: stderrTail.toString(),
           metrics: { metrics: {} },
           objectiveMetric: spec.objectiveMetric,
-        };
-        return { kind: "ended", ending, checkpointPath: null };
+        },
+      });
+      if (first.kind === "timeout" || first.kind === "cancel") {
+        await this.#terminate(sandbox);
+        await settleWithin(pumps, 3000);
+        return first.kind === "cancel" ? { kind: "cancelled" } : timedOut();
       }
-      if (first.kind === "error") throw first.error;
+      if (first.kind === "error" || first.code >= 128) {
+        // Killed, or the exec itself failed: did the sandbox end under the experiment?
+        const sandboxExit = await step(sandbox.poll()).catch((error: unknown) => {
+          if (error instanceof Cancelled) throw error;
+          return undefined;
+        });
+        if (sandboxExit === SANDBOX_TIMEOUT_EXIT) {
+          await settleWithin(pumps, 3000);
+          return timedOut(); // Modal's own timeout (timeout_seconds plus the margin) ended it
+        }
+        if (first.kind === "error") throw first.error;
+        if (sandboxExit !== null) {
+          throw new InfrastructureError(
+            `sandbox ${sandbox.sandboxId} ended while the experiment ran (exit ${first.code}): Modal lost or stopped the machine`,
+            { retryable: true },
+          );
+        }
+      }
       await settleWithin(pumps, 10_000);
-      if (first.code >= 128 && (await step(sandbox.poll())) !== null) {
-        throw new InfrastructureError(
-          `sandbox ${sandbox.sandboxId} ended while the experiment ran (exit ${first.code}): Modal lost or stopped the machine`,
-          { retryable: true },
-        );
-      }
 
       // Read back what the experiment left.
-      const metricsText = await step(this.#readOptional(sandbox, `${remote.runDir}/${METRICS_FILE}`));
-      if (metricsText !== undefined) await writeFile(path.join(logsPath, METRICS_FILE), metricsText);
-      const progressText = await step(this.#readOptional(sandbox, `${remote.runDir}/${PROGRESS_FILE}`));
+      const metricsText = await step(
+        this.#readOptional(sandbox, `${remote.runDir}/${METRICS_FILE}`),
+      );
+      if (metricsText !== undefined)
+        await writeFile(path.join(logsPath, METRICS_FILE), metricsText);
+      const progressText = await step(
+        this.#readOptional(sandbox, `${remote.runDir}/${PROGRESS_FILE}`),
+      );
       if (progressText !== undefined) {
         await writeFile(path.join(logsPath, PROGRESS_FILE), progressText);
         progress?.feed(progressText, true);
@@ -619,7 +709,10 @@ export class ModalRunner extends BaseCloudRunner {
           checkpointPath = await step(this.#downloadCheckpoints(sandbox, spec, remote, logsPath));
         } catch (error) {
           if (error instanceof Cancelled) throw error;
-          await writeChunk(stderrFile, `[modal-runner] could not copy the checkpoints back: ${(error as Error).message}\n`);
+          await writeChunk(
+            stderrFile,
+            `[modal-runner] could not copy the checkpoints back: ${(error as Error).message}\n`,
+          );
         }
       }
       const ending: RunEnding = {
@@ -651,7 +744,12 @@ export class ModalRunner extends BaseCloudRunner {
   }
 
   /** Runs a setup command in the sandbox; a non-zero exit is an infrastructure failure (the image lacks a tool, a full disk…). */
-  async #setupExec(sandbox: Sandbox, argv: string[], signal: AbortSignal, what: string): Promise<void> {
+  async #setupExec(
+    sandbox: Sandbox,
+    argv: string[],
+    signal: AbortSignal,
+    what: string,
+  ): Promise<void> {
     const command = await unlessAborted(sandbox.exec(argv), signal);
     const [code, , stderr] = await unlessAborted(
       Promise.all([command.wait(), command.stdout.readText(), command.stderr.readText()]),
@@ -682,11 +780,26 @@ export class ModalRunner extends BaseCloudRunner {
     logsPath: string,
   ): Promise<string | null> {
     const entries = await sandbox.filesystem.listFiles(remote.runDir);
-    if (!entries.some((entry) => entry.name === CHECKPOINTS_DIR && entry.type === "directory")) return null;
+    if (!entries.some((entry) => entry.name === CHECKPOINTS_DIR && entry.type === "directory"))
+      return null;
     const remoteTar = `${this.#options.remoteDir}/checkpoints-${spec.runId}.tar.gz`;
-    const packing = await sandbox.exec(["tar", "czf", remoteTar, "-C", remote.runDir, CHECKPOINTS_DIR]);
-    const [code, , stderr] = await Promise.all([packing.wait(), packing.stdout.readText(), packing.stderr.readText()]);
-    if (code !== 0) throw new Error(`packing ${remote.runDir}/${CHECKPOINTS_DIR} exited with ${code}: ${stderr.trim()}`);
+    const packing = await sandbox.exec([
+      "tar",
+      "czf",
+      remoteTar,
+      "-C",
+      remote.runDir,
+      CHECKPOINTS_DIR,
+    ]);
+    const [code, , stderr] = await Promise.all([
+      packing.wait(),
+      packing.stdout.readText(),
+      packing.stderr.readText(),
+    ]);
+    if (code !== 0)
+      throw new Error(
+        `packing ${remote.runDir}/${CHECKPOINTS_DIR} exited with ${code}: ${stderr.trim()}`,
+      );
     const localTar = path.join(logsPath, ".checkpoints.tar.gz");
     await sandbox.filesystem.copyToLocal(remoteTar, localTar);
     try {
@@ -706,10 +819,15 @@ export class ModalRunner extends BaseCloudRunner {
       let image = this.#modal.images.fromRegistry(this.#options.image);
       image = image.dockerfileCommands(this.#options.buildCommands);
       await image.build(app);
-      const secrets = await Promise.all(this.#options.secrets.map((name) => this.#modal.secrets.fromName(name, where)));
+      const secrets = await Promise.all(
+        this.#options.secrets.map((name) => this.#modal.secrets.fromName(name, where)),
+      );
       const volumes: Record<string, Volume> = {};
       for (const [name, mountPath] of Object.entries(this.#options.volumes)) {
-        volumes[mountPath] = await this.#modal.volumes.fromName(name, { ...where, createIfMissing: true });
+        volumes[mountPath] = await this.#modal.volumes.fromName(name, {
+          ...where,
+          createIfMissing: true,
+        });
       }
       return { app, image, secrets, volumes };
     })().catch((error: unknown) => {

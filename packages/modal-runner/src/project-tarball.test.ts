@@ -51,7 +51,12 @@ describe("packProject", () => {
     const packed = await packProject(root, out, { ignore: ["data/raw"] });
 
     expect(packed.listedBy).toBe("git");
-    expect(await entries(out)).toEqual([".gitignore", "configs/base.yaml", "notes.txt", "train.py"]);
+    expect(await entries(out)).toEqual([
+      ".gitignore",
+      "configs/base.yaml",
+      "notes.txt",
+      "train.py",
+    ]);
   });
 
   it("walks the folder when it is not a git work tree", async () => {

@@ -104,7 +104,10 @@ async function gitFiles(root: string): Promise<string[] | undefined> {
   }
 }
 
-async function walkFiles(root: string, ignored: (relativePath: string) => boolean): Promise<string[]> {
+async function walkFiles(
+  root: string,
+  ignored: (relativePath: string) => boolean,
+): Promise<string[]> {
   const out: string[] = [];
   const visit = async (relativeDir: string): Promise<void> => {
     const entries = await readdir(path.join(root, relativeDir), { withFileTypes: true });
@@ -130,16 +133,24 @@ function mib(bytes: number): string {
  * @example
  * const packed = await packProject(".", "/tmp/project.tar.gz", { ignore: ["data/raw"] });
  */
-export async function packProject(root: string, outFile: string, options: PackOptions = {}): Promise<PackedProject> {
+export async function packProject(
+  root: string,
+  outFile: string,
+  options: PackOptions = {},
+): Promise<PackedProject> {
   const absoluteRoot = path.resolve(root);
   const info = await stat(absoluteRoot).catch(() => undefined);
   if (!info?.isDirectory()) {
-    throw new Error(`[modal-runner] the project root ${absoluteRoot} is not a folder; set the spec's projectRoot`);
+    throw new Error(
+      `[modal-runner] the project root ${absoluteRoot} is not a folder; set the spec's projectRoot`,
+    );
   }
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const ignored = ignoreMatcher([...DEFAULT_UPLOAD_IGNORE, ...(options.ignore ?? [])]);
   const listed = await gitFiles(absoluteRoot);
-  const candidates = listed ? listed.filter((file) => !ignored(file)) : await walkFiles(absoluteRoot, ignored);
+  const candidates = listed
+    ? listed.filter((file) => !ignored(file))
+    : await walkFiles(absoluteRoot, ignored);
   const files: string[] = [];
   const sizes: Array<[string, number]> = [];
   let sizeBytes = 0;
@@ -163,6 +174,9 @@ export async function packProject(root: string, outFile: string, options: PackOp
         `and put data in a Modal volume`,
     );
   }
-  await create({ gzip: true, cwd: absoluteRoot, file: outFile, portable: true, noDirRecurse: true }, files);
+  await create(
+    { gzip: true, cwd: absoluteRoot, file: outFile, portable: true, noDirRecurse: true },
+    files,
+  );
   return { file: outFile, files, sizeBytes, listedBy: listed ? "git" : "walk" };
 }

@@ -51,10 +51,16 @@ export async function terminateSandboxes(
           sandbox.detach();
           report.terminated.push(sandboxId);
         } catch (error) {
-          if (error instanceof NotFoundError || (error instanceof ClientError && error.code === Status.NOT_FOUND)) {
+          if (
+            error instanceof NotFoundError ||
+            (error instanceof ClientError && error.code === Status.NOT_FOUND)
+          ) {
             report.terminated.push(sandboxId);
           } else {
-            report.failed.push({ sandboxId, error: `[modal-runner] terminating sandbox ${sandboxId} failed: ${(error as Error).message}` });
+            report.failed.push({
+              sandboxId,
+              error: `[modal-runner] terminating sandbox ${sandboxId} failed: ${(error as Error).message}`,
+            });
           }
         }
       }),

@@ -314,7 +314,10 @@ async function runFsTool(exec: FakeExec, commandJson: string, paths: PathMapper)
     exec.stderr.close();
     exec.finish({ code: 0 });
   };
-  let command: Record<string, { path?: string; parents?: boolean; recursive?: boolean } | undefined>;
+  let command: Record<
+    string,
+    { path?: string; parents?: boolean; recursive?: boolean } | undefined
+  >;
   try {
     command = JSON.parse(commandJson) as typeof command;
   } catch {
@@ -324,7 +327,12 @@ async function runFsTool(exec: FakeExec, commandJson: string, paths: PathMapper)
   const remotePath = args?.path ?? "";
   const localPath = paths.toLocal(remotePath);
   if (localPath === undefined) {
-    return fail(fsError("PermissionDenied", `the fake sandbox only maps its workdir and volumes, not ${remotePath}`));
+    return fail(
+      fsError(
+        "PermissionDenied",
+        `the fake sandbox only maps its workdir and volumes, not ${remotePath}`,
+      ),
+    );
   }
   try {
     switch (operation) {
@@ -355,7 +363,9 @@ async function runFsTool(exec: FakeExec, commandJson: string, paths: PathMapper)
         if (!info.isDirectory()) return fail(fsError("NotDirectory", "Not a directory"));
         const names = (await readdir(localPath)).sort();
         const entries = await Promise.all(
-          names.map((name) => fileEntry(path.join(localPath, name), path.posix.join(remotePath, name))),
+          names.map((name) =>
+            fileEntry(path.join(localPath, name), path.posix.join(remotePath, name)),
+          ),
         );
         return succeed(JSON.stringify(entries));
       }
@@ -364,13 +374,20 @@ async function runFsTool(exec: FakeExec, commandJson: string, paths: PathMapper)
       case "Remove": {
         const info = await lstat(localPath);
         if (info.isDirectory() && !args?.recursive) {
-          if ((await readdir(localPath)).length > 0) return fail(fsError("DirectoryNotEmpty", "Directory not empty"));
+          if ((await readdir(localPath)).length > 0)
+            return fail(fsError("DirectoryNotEmpty", "Directory not empty"));
         }
         await rm(localPath, { recursive: true });
         return succeed();
       }
       default:
-        return fail(fsError("NotSupported", `the fake sandbox does not implement ${operation ?? "this command"}`), 2);
+        return fail(
+          fsError(
+            "NotSupported",
+            `the fake sandbox does not implement ${operation ?? "this command"}`,
+          ),
+          2,
+        );
     }
   } catch (error) {
     return fail(errnoToFsError(error));

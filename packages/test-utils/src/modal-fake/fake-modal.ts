@@ -136,7 +136,8 @@ function randomId(prefix: string, length: number): string {
 }
 
 function fakeJwt(subject: string): string {
-  const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const encode = (value: object): string =>
+    Buffer.from(JSON.stringify(value)).toString("base64url");
   const exp = Math.floor(Date.now() / 1000) + 24 * 3600;
   return `${encode({ alg: "none", typ: "JWT" })}.${encode({ sub: subject, exp })}.fake`;
 }
@@ -152,14 +153,18 @@ function pathMapper(mappings: Array<[remote: string, local: string]>): PathMappe
       const normalized = path.posix.normalize(remotePath);
       for (const [remote, local] of sorted) {
         if (normalized === remote) return local;
-        if (normalized.startsWith(`${remote}/`)) return path.join(local, normalized.slice(remote.length + 1));
+        if (normalized.startsWith(`${remote}/`))
+          return path.join(local, normalized.slice(remote.length + 1));
       }
       return undefined;
     },
     rewrite(text) {
       let out = text;
       for (const [remote, local] of sorted) {
-        out = out.replace(new RegExp(`(?<![\\w.-])${escapeRegExp(remote)}(?=/|$|[:\\s])`, "g"), local);
+        out = out.replace(
+          new RegExp(`(?<![\\w.-])${escapeRegExp(remote)}(?=/|$|[:\\s])`, "g"),
+          local,
+        );
       }
       return out;
     },
@@ -251,18 +256,31 @@ export class FakeModal implements AsyncDisposable {
       schedulingDelayMs: options.schedulingDelayMs ?? 0,
     };
     this.#namedSecrets = options.secrets ?? {};
-    for (const name of options.volumes ?? []) this.#volumes.set(name, { id: randomId("vo-", 22), dir: undefined });
+    for (const name of options.volumes ?? [])
+      this.#volumes.set(name, { id: randomId("vo-", 22), dir: undefined });
     const { controlPlane, commandRouter } = sdkDefinitions();
-    const intercept = (call: MethodCall, context: CallContext): void => this.#intercept(call, context);
-    const server = createServer({ "grpc.max_receive_message_length": 100 * 1024 * 1024 }).use(async function* <
-      Request,
-      Response,
-    >(call: ServerMiddlewareCall<Request, Response>, context: CallContext) {
-      intercept({ path: call.method.path, request: call.requestStream ? undefined : call.request }, context);
-      return yield* call.next(call.request, context);
-    });
-    server.add(controlPlane as never, this.#implement(controlPlane, this.#controlPlaneHandlers()) as never);
-    server.add(commandRouter as never, this.#implement(commandRouter, this.#routerHandlers()) as never);
+    const intercept = (call: MethodCall, context: CallContext): void =>
+      this.#intercept(call, context);
+    const server = createServer({ "grpc.max_receive_message_length": 100 * 1024 * 1024 }).use(
+      async function* <Request, Response>(
+        call: ServerMiddlewareCall<Request, Response>,
+        context: CallContext,
+      ) {
+        intercept(
+          { path: call.method.path, request: call.requestStream ? undefined : call.request },
+          context,
+        );
+        return yield* call.next(call.request, context);
+      },
+    );
+    server.add(
+      controlPlane as never,
+      this.#implement(controlPlane, this.#controlPlaneHandlers()) as never,
+    );
+    server.add(
+      commandRouter as never,
+      this.#implement(commandRouter, this.#routerHandlers()) as never,
+    );
     this.#server = server;
   }
 
@@ -316,7 +334,10 @@ export class FakeModal implements AsyncDisposable {
    * Makes the next `times` calls to `method` (`SandboxCreate`, `TaskExecStart`, …) fail
    * with `code` (default RESOURCE_EXHAUSTED, as when no GPU is free).
    */
-  failNext(method: string, options: { times?: number; code?: Status; details?: string } = {}): void {
+  failNext(
+    method: string,
+    options: { times?: number; code?: Status; details?: string } = {},
+  ): void {
     const queue = this.#failures.get(method) ?? [];
     queue.push({
       times: options.times ?? 1,
@@ -331,7 +352,10 @@ export class FakeModal implements AsyncDisposable {
    * argv satisfies `when` has run for `afterMs`, the sandbox ends (status failure) and
    * every process in it is killed.
    */
-  loseSandboxes(times: number, options: { when?: (argv: readonly string[]) => boolean; afterMs?: number } = {}): void {
+  loseSandboxes(
+    times: number,
+    options: { when?: (argv: readonly string[]) => boolean; afterMs?: number } = {},
+  ): void {
     this.#losses.push({
       times,
       when: options.when ?? ((argv) => argv[0] !== FS_TOOLS_PATH),
@@ -343,17 +367,21 @@ export class FakeModal implements AsyncDisposable {
   assertExhausted(): void {
     const left: string[] = [];
     for (const [method, queue] of this.#failures) {
-      for (const failure of queue) if (failure.times > 0) left.push(`${failure.times} × ${method} ${Status[failure.code]}`);
+      for (const failure of queue)
+        if (failure.times > 0) left.push(`${failure.times} × ${method} ${Status[failure.code]}`);
     }
     for (const loss of this.#losses) if (loss.times > 0) left.push(`${loss.times} × sandbox loss`);
-    if (left.length > 0) throw new Error(`[modal-fake] injected but never used: ${left.join(", ")}`);
+    if (left.length > 0)
+      throw new Error(`[modal-fake] injected but never used: ${left.join(", ")}`);
   }
 
   /** Throws when a sandbox never received a SandboxTerminate. */
   assertAllTerminated(): void {
     const left = [...this.#sandboxes.values()].filter((sandbox) => sandbox.terminateCalls === 0);
     if (left.length > 0) {
-      throw new Error(`[modal-fake] sandboxes never terminated: ${left.map((s) => s.sandboxId).join(", ")}`);
+      throw new Error(
+        `[modal-fake] sandboxes never terminated: ${left.map((s) => s.sandboxId).join(", ")}`,
+      );
     }
   }
 
@@ -368,7 +396,11 @@ export class FakeModal implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const state of this.#sandboxes.values()) {
-      this.#finish(state, { status: GENERIC_STATUS.terminated, exitcode: 137, exception: "fake Modal closed" });
+      this.#finish(state, {
+        status: GENERIC_STATUS.terminated,
+        exitcode: 137,
+        exception: "fake Modal closed",
+      });
     }
     this.#server.forceShutdown();
     const dirs = [...this.#sandboxes.values()].map((state) => state.dir);
@@ -382,7 +414,10 @@ export class FakeModal implements AsyncDisposable {
 
   // ---- plumbing ---------------------------------------------------------------------
 
-  #implement(definition: SdkServiceDefinition, handlers: Record<string, Handler>): Record<string, Handler> {
+  #implement(
+    definition: SdkServiceDefinition,
+    handlers: Record<string, Handler>,
+  ): Record<string, Handler> {
     const implementation: Record<string, Handler> = {};
     for (const [key, method] of Object.entries(definition.methods)) {
       const handler = handlers[method.name];
@@ -390,9 +425,14 @@ export class FakeModal implements AsyncDisposable {
         implementation[key] = handler;
       } else {
         const unimplemented = (): ServerError =>
-          new ServerError(Status.UNIMPLEMENTED, `[modal-fake] ${definition.name}/${method.name} is not implemented`);
+          new ServerError(
+            Status.UNIMPLEMENTED,
+            `[modal-fake] ${definition.name}/${method.name} is not implemented`,
+          );
         implementation[key] = method.responseStream
-          ? () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(unimplemented()) }) })
+          ? () => ({
+              [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(unimplemented()) }),
+            })
           : () => {
               throw unimplemented();
             };
@@ -446,7 +486,10 @@ export class FakeModal implements AsyncDisposable {
     };
   }
 
-  #finish(state: SandboxState, result: { status: number; exitcode: number; exception: string }): void {
+  #finish(
+    state: SandboxState,
+    result: { status: number; exitcode: number; exception: string },
+  ): void {
     if (state.result) return;
     state.result = result;
     clearTimeout(state.timer);
@@ -457,7 +500,11 @@ export class FakeModal implements AsyncDisposable {
     for (const waiter of [...state.waiters]) waiter();
   }
 
-  async #waitFinished(state: SandboxState, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
+  async #waitFinished(
+    state: SandboxState,
+    timeoutSeconds: number,
+    signal: AbortSignal,
+  ): Promise<void> {
     if (state.result || timeoutSeconds <= 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, timeoutSeconds * 1000);
@@ -474,7 +521,8 @@ export class FakeModal implements AsyncDisposable {
 
   #sandbox(sandboxId: string): SandboxState {
     const state = this.#sandboxes.get(sandboxId);
-    if (!state) throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandboxId} not found (fake Modal)`);
+    if (!state)
+      throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandboxId} not found (fake Modal)`);
     return state;
   }
 
@@ -490,7 +538,10 @@ export class FakeModal implements AsyncDisposable {
     return exec;
   }
 
-  #secretEnv(secretIds: readonly string[], sources: readonly SecretSource[] = []): Record<string, string> {
+  #secretEnv(
+    secretIds: readonly string[],
+    sources: readonly SecretSource[] = [],
+  ): Record<string, string> {
     const env: Record<string, string> = {};
     for (const id of secretIds) {
       const secret = this.#secrets.get(id);
@@ -510,7 +561,8 @@ export class FakeModal implements AsyncDisposable {
     }
     const definition = request.definition ?? {};
     const imageId = definition.imageId ?? "";
-    if (!this.#images.has(imageId)) throw new ServerError(Status.NOT_FOUND, `Image ${imageId} not found (fake Modal)`);
+    if (!this.#images.has(imageId))
+      throw new ServerError(Status.NOT_FOUND, `Image ${imageId} not found (fake Modal)`);
     const gpuConfig = definition.resources?.gpuConfig;
     let gpu: string | null = null;
     if (gpuConfig?.gpuType) {
@@ -525,7 +577,10 @@ export class FakeModal implements AsyncDisposable {
     }
     const timeoutSecs = definition.timeoutSecs ?? 300;
     if (!Number.isInteger(timeoutSecs) || timeoutSecs <= 0) {
-      throw new ServerError(Status.INVALID_ARGUMENT, `timeout_secs must be a positive integer, got ${timeoutSecs}`);
+      throw new ServerError(
+        Status.INVALID_ARGUMENT,
+        `timeout_secs must be a positive integer, got ${timeoutSecs}`,
+      );
     }
     const workdir = definition.workdir ?? "/root";
     const env = this.#secretEnv(definition.secretIds ?? [], request.secretSources);
@@ -534,7 +589,8 @@ export class FakeModal implements AsyncDisposable {
     const volumes: Record<string, string> = {};
     for (const mount of definition.volumeMounts ?? []) {
       const entry = [...this.#volumes.entries()].find(([, volume]) => volume.id === mount.volumeId);
-      if (!entry) throw new ServerError(Status.NOT_FOUND, `Volume ${mount.volumeId} not found (fake Modal)`);
+      if (!entry)
+        throw new ServerError(Status.NOT_FOUND, `Volume ${mount.volumeId} not found (fake Modal)`);
       const [name, volume] = entry;
       volume.dir ??= await mkdtemp(path.join(tmpdir(), `modal-fake-vol-${name}-`));
       mappings.push([mount.mountPath, volume.dir]);
@@ -569,7 +625,11 @@ export class FakeModal implements AsyncDisposable {
       state.scheduled = true;
       this.#byTask.set(state.taskId, state);
       state.timer = setTimeout(() => {
-        this.#finish(state, { status: GENERIC_STATUS.timeout, exitcode: 124, exception: "Sandbox timed out (fake Modal)" });
+        this.#finish(state, {
+          status: GENERIC_STATUS.timeout,
+          exitcode: 124,
+          exception: "Sandbox timed out (fake Modal)",
+        });
       }, timeoutSecs * 1000);
     };
     if (isV2 || this.#options.schedulingDelayMs <= 0) schedule();
@@ -578,19 +638,29 @@ export class FakeModal implements AsyncDisposable {
   }
 
   #routerAccess(state: SandboxState): { jwt: string; url: string } {
-    if (!state.scheduled) throw new ServerError(Status.FAILED_PRECONDITION, `Sandbox ${state.sandboxId} has no task yet`);
+    if (!state.scheduled)
+      throw new ServerError(
+        Status.FAILED_PRECONDITION,
+        `Sandbox ${state.sandboxId} has no task yet`,
+      );
     return { jwt: this.#routerJwt, url: `https://127.0.0.1:${this.#port}` };
   }
 
   #taskIdResponse(state: SandboxState): object {
     if (!state.scheduled) return state.result ? { taskResult: state.result } : {};
-    return state.result ? { taskId: state.taskId, taskResult: state.result } : { taskId: state.taskId };
+    return state.result
+      ? { taskId: state.taskId, taskResult: state.result }
+      : { taskId: state.taskId };
   }
 
   #terminate(state: SandboxState): object {
     state.terminateCalls += 1;
     const existing = state.result;
-    this.#finish(state, { status: GENERIC_STATUS.terminated, exitcode: 137, exception: "Sandbox terminated" });
+    this.#finish(state, {
+      status: GENERIC_STATUS.terminated,
+      exitcode: 137,
+      exception: "Sandbox terminated",
+    });
     return { existingResult: existing };
   }
 
@@ -599,7 +669,10 @@ export class FakeModal implements AsyncDisposable {
     const existing = state.execMap.get(request.execId);
     if (existing) return existing;
     if (state.result) {
-      throw new ServerError(Status.NOT_FOUND, `Task ${request.taskId} has finished; no exec possible (fake Modal)`);
+      throw new ServerError(
+        Status.NOT_FOUND,
+        `Task ${request.taskId} has finished; no exec possible (fake Modal)`,
+      );
     }
     const argv = request.commandArgs;
     let exec: FakeExec;
@@ -607,11 +680,16 @@ export class FakeModal implements AsyncDisposable {
       exec = FakeExec.fsTools(request.execId, argv, state.paths);
     } else {
       const rewrite = (values: Record<string, string>): Record<string, string> =>
-        Object.fromEntries(Object.entries(values).map(([key, value]) => [key, state.paths.rewrite(value)]));
+        Object.fromEntries(
+          Object.entries(values).map(([key, value]) => [key, state.paths.rewrite(value)]),
+        );
       const execEnv = this.#secretEnv(request.secretIds ?? [], request.secretSources);
       const cwd = state.paths.toLocal(request.workdir ?? state.workdir);
       if (cwd === undefined) {
-        throw new ServerError(Status.INVALID_ARGUMENT, `workdir ${request.workdir} is outside the fake sandbox's mapped folders`);
+        throw new ServerError(
+          Status.INVALID_ARGUMENT,
+          `workdir ${request.workdir} is outside the fake sandbox's mapped folders`,
+        );
       }
       exec = FakeExec.spawn({
         id: request.execId,
@@ -649,7 +727,10 @@ export class FakeModal implements AsyncDisposable {
         let appId = [...this.#apps.entries()].find(([, name]) => name === request.appName)?.[0];
         if (!appId) {
           if (request.objectCreationType !== 1) {
-            throw new ServerError(Status.NOT_FOUND, `App '${request.appName}' not found (fake Modal)`);
+            throw new ServerError(
+              Status.NOT_FOUND,
+              `App '${request.appName}' not found (fake Modal)`,
+            );
           }
           appId = randomId("ap-", 22);
           this.#apps.set(appId, request.appName);
@@ -667,14 +748,22 @@ export class FakeModal implements AsyncDisposable {
         };
       },
       ImageGetOrCreate: (raw) => {
-        const request = raw as { image?: { dockerfileCommands?: string[]; baseImages?: Array<{ imageId: string }> } };
+        const request = raw as {
+          image?: { dockerfileCommands?: string[]; baseImages?: Array<{ imageId: string }> };
+        };
         const commands = request.image?.dockerfileCommands ?? [];
         for (const base of request.image?.baseImages ?? []) {
           if (!this.#images.has(base.imageId)) {
-            throw new ServerError(Status.NOT_FOUND, `Base image ${base.imageId} not found (fake Modal)`);
+            throw new ServerError(
+              Status.NOT_FOUND,
+              `Base image ${base.imageId} not found (fake Modal)`,
+            );
           }
         }
-        const key = JSON.stringify([commands, request.image?.baseImages?.map((base) => base.imageId) ?? []]);
+        const key = JSON.stringify([
+          commands,
+          request.image?.baseImages?.map((base) => base.imageId) ?? [],
+        ]);
         const imageId = `im-${Buffer.from(key).toString("base64url").slice(-22).padStart(22, "0")}`;
         this.#images.set(imageId, commands);
         return { imageId, result: { status: GENERIC_STATUS.success } };
@@ -692,12 +781,21 @@ export class FakeModal implements AsyncDisposable {
           return { secretId };
         }
         const env = this.#namedSecrets[request.deploymentName];
-        if (!env) throw new ServerError(Status.NOT_FOUND, `Secret '${request.deploymentName}' not found (fake Modal)`);
+        if (!env)
+          throw new ServerError(
+            Status.NOT_FOUND,
+            `Secret '${request.deploymentName}' not found (fake Modal)`,
+          );
         const missing = request.requiredKeys.filter((key) => !(key in env));
         if (missing.length > 0) {
-          throw new ServerError(Status.FAILED_PRECONDITION, `Secret is missing key(s): ${missing.join(", ")}`);
+          throw new ServerError(
+            Status.FAILED_PRECONDITION,
+            `Secret is missing key(s): ${missing.join(", ")}`,
+          );
         }
-        let secretId = [...this.#secrets.entries()].find(([, secret]) => secret.name === request.deploymentName)?.[0];
+        let secretId = [...this.#secrets.entries()].find(
+          ([, secret]) => secret.name === request.deploymentName,
+        )?.[0];
         if (!secretId) {
           secretId = randomId("st-", 22);
           this.#secrets.set(secretId, { name: request.deploymentName, env: { ...env } });
@@ -709,14 +807,19 @@ export class FakeModal implements AsyncDisposable {
         let volume = this.#volumes.get(request.deploymentName);
         if (!volume) {
           if (request.objectCreationType !== 1) {
-            throw new ServerError(Status.NOT_FOUND, `Volume '${request.deploymentName}' not found (fake Modal)`);
+            throw new ServerError(
+              Status.NOT_FOUND,
+              `Volume '${request.deploymentName}' not found (fake Modal)`,
+            );
           }
           volume = { id: randomId("vo-", 22), dir: undefined };
           this.#volumes.set(request.deploymentName, volume);
         }
         return { volumeId: volume.id, metadata: { name: request.deploymentName } };
       },
-      SandboxCreate: async (raw) => ({ sandboxId: (await this.#createSandbox(raw as SandboxCreateRequest, false)).sandboxId }),
+      SandboxCreate: async (raw) => ({
+        sandboxId: (await this.#createSandbox(raw as SandboxCreateRequest, false)).sandboxId,
+      }),
       SandboxCreateV2: async (raw) => {
         const state = await this.#createSandbox(raw as SandboxCreateRequest, true);
         return {
@@ -726,8 +829,10 @@ export class FakeModal implements AsyncDisposable {
           commandRouterAccess: this.#routerAccess(state),
         };
       },
-      SandboxGetTaskId: (raw) => this.#taskIdResponse(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
-      SandboxGetTaskIdV2: (raw) => this.#taskIdResponse(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
+      SandboxGetTaskId: (raw) =>
+        this.#taskIdResponse(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
+      SandboxGetTaskIdV2: (raw) =>
+        this.#taskIdResponse(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
       SandboxWait: async (raw, context) => {
         const request = raw as { sandboxId: string; timeout: number };
         const state = this.#sandbox(request.sandboxId);
@@ -740,8 +845,10 @@ export class FakeModal implements AsyncDisposable {
         await this.#waitFinished(state, request.timeout, context.signal);
         return { result: state.result, metadata: { appId: state.appId, result: state.result } };
       },
-      SandboxTerminate: (raw) => this.#terminate(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
-      SandboxTerminateV2: (raw) => this.#terminate(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
+      SandboxTerminate: (raw) =>
+        this.#terminate(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
+      SandboxTerminateV2: (raw) =>
+        this.#terminate(this.#sandbox((raw as { sandboxId: string }).sandboxId)),
       SandboxList: (raw) => {
         const request = raw as {
           appId: string;
@@ -752,20 +859,31 @@ export class FakeModal implements AsyncDisposable {
         const sandboxes = [...this.#sandboxes.values()]
           .filter((state) => !request.appId || state.appId === request.appId)
           .filter((state) => request.includeFinished || !state.result)
-          .filter((state) => !request.beforeTimestamp || state.createdAtSeconds < request.beforeTimestamp)
+          .filter(
+            (state) => !request.beforeTimestamp || state.createdAtSeconds < request.beforeTimestamp,
+          )
           .filter((state) => request.tags.every((tag) => state.tags[tag.tagName] === tag.tagValue))
           .sort((a, b) => b.createdAtSeconds - a.createdAtSeconds)
-          .map((state) => ({ id: state.sandboxId, createdAt: state.createdAtSeconds, appId: state.appId }));
+          .map((state) => ({
+            id: state.sandboxId,
+            createdAt: state.createdAtSeconds,
+            appId: state.appId,
+          }));
         return { sandboxes };
       },
       TaskGetCommandRouterAccess: (raw) => {
         const state = this.#task((raw as { taskId: string }).taskId);
-        if (state.result) throw new ServerError(Status.NOT_FOUND, `Task ${state.taskId} has finished (fake Modal)`);
+        if (state.result)
+          throw new ServerError(Status.NOT_FOUND, `Task ${state.taskId} has finished (fake Modal)`);
         return this.#routerAccess(state);
       },
       SandboxGetCommandRouterAccess: (raw) => {
         const state = this.#sandbox((raw as { sandboxId: string }).sandboxId);
-        if (state.result) throw new ServerError(Status.NOT_FOUND, `Sandbox ${state.sandboxId} has finished (fake Modal)`);
+        if (state.result)
+          throw new ServerError(
+            Status.NOT_FOUND,
+            `Sandbox ${state.sandboxId} has finished (fake Modal)`,
+          );
         return this.#routerAccess(state);
       },
     };
@@ -789,7 +907,9 @@ export class FakeModal implements AsyncDisposable {
         const exec = this.#exec(raw as ExecRef);
         const exit = await Promise.race([
           exec.exited,
-          new Promise<undefined>((resolve) => context.signal.addEventListener("abort", () => resolve(undefined), { once: true })),
+          new Promise<undefined>((resolve) =>
+            context.signal.addEventListener("abort", () => resolve(undefined), { once: true }),
+          ),
         ]);
         if (!exit) throw new ServerError(Status.CANCELLED, "wait cancelled by the client");
         return exitResponse(exit);
@@ -828,7 +948,6 @@ export class FakeModal implements AsyncDisposable {
       },
     };
   }
-
 }
 
 /** Starts a fake Modal on 127.0.0.1 (a free port). */

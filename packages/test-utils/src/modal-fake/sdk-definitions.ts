@@ -56,7 +56,10 @@ export function sdkDefinitions(): SdkDefinitions {
     throw new Error(`[modal-fake] expected the modal SDK's CommonJS build, resolved ${file}`);
   }
   const source = readFileSync(file, "utf8");
-  if (!source.includes("var ModalClientDefinition = {") || !source.includes("var TaskCommandRouterDefinition = {")) {
+  if (
+    !source.includes("var ModalClientDefinition = {") ||
+    !source.includes("var TaskCommandRouterDefinition = {")
+  ) {
     throw new Error(
       `[modal-fake] ${file} has no ModalClientDefinition / TaskCommandRouterDefinition: the fake only knows modal@0.11.1; pin that version`,
     );
@@ -70,7 +73,8 @@ export function sdkDefinitions(): SdkDefinitions {
     file,
   );
   const definitions = (copy.exports as Record<string, SdkDefinitions | undefined>)[EXPORT_KEY];
-  if (!definitions) throw new Error(`[modal-fake] compiling ${file} did not yield the service definitions`);
+  if (!definitions)
+    throw new Error(`[modal-fake] compiling ${file} did not yield the service definitions`);
   cached = definitions;
   return definitions;
 }
