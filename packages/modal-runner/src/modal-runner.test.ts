@@ -3,7 +3,7 @@ import path from "node:path";
 import { Status } from "nice-grpc";
 import { ModalClient } from "modal";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { ExperimentSpec, ProgressPoint } from "@tmgg/core";
+import { CloudRunnerFactory, type ExperimentSpec, type ProgressPoint } from "@tmgg/core";
 import {
   GENERIC_STATUS,
   waitFor,
@@ -152,6 +152,17 @@ describe("ModalRunner", () => {
     expect(rig.fake.calls).toEqual([]);
   });
 
+  it('is what CloudRunnerFactory.create("modal") builds (from the package\'s build)', async () => {
+    const runner = await CloudRunnerFactory.create("modal", {
+      cacheDir: rig.cacheDir,
+      logLevel: "error",
+    });
+    expect(runner.name).toBe("modal");
+    expect(runner.constructor.name).toBe("ModalRunner");
+    await runner.close?.();
+    expect(rig.fake.calls).toEqual([]);
+  });
+
   it("refuses to start without Modal credentials, naming both ways to provide them", () => {
     delete process.env["MODAL_TOKEN_ID"];
     delete process.env["MODAL_TOKEN_SECRET"];
@@ -284,6 +295,32 @@ describe("ModalRunner", () => {
       /ended while the experiment ran/,
     );
     rig.fake.assertExhausted();
+  });
+
+  it("fails a run that exits 0 without writing metrics.json, saying so", async () => {
+    const runner = rig.runner();
+    const result = await runner.runExperiment(spec({}));
+    expect(result).toMatchObject({ status: "failed", failureKind: "experiment", metrics: {} });
+    expect(result.errorMessage).toBe("exited 0 but no metrics.json was written");
+    expect(existsSync(path.join(result.logsPath!, "metrics.json"))).toBe(false);
+  });
+
+  it("keeps at most `parallelism` sandboxes alive during a sweep", async () => {
+    const runner = rig.runner();
+    let mostAlive = 0;
+    const sampler = setInterval(() => {
+      const alive = rig.fake.sandboxes().filter((sandbox) => sandbox.result === undefined).length;
+      mostAlive = Math.max(mostAlive, alive);
+    }, 5);
+    const experiments = Array.from({ length: 5 }, () =>
+      spec({ durationMs: 200, metrics: { val_loss: 1 } }),
+    );
+    const results = await runner.runSweep(experiments, { parallelism: 2 });
+    clearInterval(sampler);
+    expect(results.map((result) => result.status)).toEqual(experiments.map(() => "completed"));
+    expect(rig.fake.sandboxes()).toHaveLength(5);
+    expect(mostAlive).toBe(2);
+    rig.fake.assertAllTerminated();
   });
 
   it("never retries the experiment's own non-zero exit", async () => {

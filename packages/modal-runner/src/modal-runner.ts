@@ -635,12 +635,18 @@ export class ModalRunner extends BaseCloudRunner {
       type First =
         | { kind: "exit"; code: number }
         | { kind: "error"; error: unknown }
+        | { kind: "sandbox"; code: number | null }
         | { kind: "timeout" }
         | { kind: "cancel" };
       const first = await Promise.race<First>([
         experiment.wait().then(
           (code): First => ({ kind: "exit", code }),
           (error: unknown): First => ({ kind: "error", error }),
+        ),
+        // Watches the sandbox itself: if Modal loses it, the exec's wait may never return.
+        sandbox.wait().then(
+          (code): First => ({ kind: "sandbox", code }),
+          () => new Promise<First>(() => {}),
         ),
         new Promise<First>((resolve) => {
           timer = setTimeout(() => resolve({ kind: "timeout" }), context.timeoutSeconds * 1000);
@@ -669,6 +675,14 @@ export class ModalRunner extends BaseCloudRunner {
         await this.#terminate(sandbox);
         await settleWithin(pumps, 3000);
         return first.kind === "cancel" ? { kind: "cancelled" } : timedOut();
+      }
+      if (first.kind === "sandbox") {
+        await settleWithin(pumps, 3000);
+        if (first.code === SANDBOX_TIMEOUT_EXIT) return timedOut();
+        throw new InfrastructureError(
+          `sandbox ${sandbox.sandboxId} ended while the experiment ran (sandbox exit ${first.code}): Modal lost or stopped the machine`,
+          { retryable: true },
+        );
       }
       if (first.kind === "error" || first.code >= 128) {
         // Killed, or the exec itself failed: did the sandbox end under the experiment?
