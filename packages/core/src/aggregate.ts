@@ -7,6 +7,7 @@ import type {
   Objective,
   StageResult,
   Summary,
+  Trial,
 } from "./schemas.ts";
 
 /** Reads a dotted key (`model.num_layers`) from a config. */
@@ -111,6 +112,7 @@ export interface AggregateInput {
   backend: string;
   gpuType?: string;
   estimatedCostUsd?: number | null;
+  trials?: Trial[];
 }
 
 /** Builds the StageResult from every run of a stage. */
@@ -148,5 +150,6 @@ export function aggregateStage(input: AggregateInput): StageResult {
     backend: input.backend,
     gpuType: input.gpuType ?? "standard",
     estimatedCostUsd: input.estimatedCostUsd ?? null,
+    ...(input.trials ? { trials: input.trials } : {}),
   };
 }

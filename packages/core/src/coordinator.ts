@@ -10,6 +10,7 @@ import type { CloudStorage } from "./cloud-storage.ts";
 import { CHECKPOINTS_DIR } from "./experiment-contract.ts";
 import { StagePlanner, type PlannedRun } from "./plan.ts";
 import { ResultStore } from "./result-store.ts";
+import { StudyScheduler } from "./study.ts";
 import { canonicalJson } from "./run-id.ts";
 import { CloudRunnerFactory } from "./runner-factory.ts";
 import type { ExperimentResult, StageConfig, StageResult } from "./schemas.ts";
@@ -69,9 +70,15 @@ export interface RunStageOptions {
 
 /** Plans what a run of the stage would do: every run, and which resume would skip. */
 export interface StagePlan {
+  /** Every run of a grid; for a study, the runs of the trials resumed from storage. */
   runs: PlannedRun[];
+  /** Runs already completed for the same config, which resume skips. */
   skip: Set<string>;
   stored: Map<string, ExperimentResult>;
+  /** Runs the stage holds in all: the grid's size, or trials x seeds x pairs of a study. */
+  total: number;
+  /** With `num_trials`: the study that asks for trials as slots free. */
+  study?: StudyScheduler;
 }
 
 async function* walkFiles(dir: string, prefix = ""): AsyncGenerator<string> {
@@ -145,11 +152,16 @@ export class ExperimentCoordinator {
     options: { resume?: boolean } = {},
   ): Promise<StagePlan> {
     const planner = await this.#planner(stage, baseConfig);
-    const runs = [...planner.grid()];
     const stored =
       options.resume === false
         ? new Map<string, ExperimentResult>()
         : (await (await this.store()).loadRuns(stage.name)).runs;
+    if (stage.numTrials !== undefined) {
+      const study = new StudyScheduler(stage, planner, stored);
+      const skip = new Set(study.reused().map((result) => result.runId));
+      return { runs: study.runs(), skip, stored, total: study.total, study };
+    }
+    const runs = [...planner.grid()];
     const skip = new Set<string>();
     for (const run of runs) {
       const previous = stored.get(run.runId);
@@ -160,7 +172,7 @@ export class ExperimentCoordinator {
         skip.add(run.runId);
       }
     }
-    return { runs, skip, stored };
+    return { runs, skip, stored, total: runs.length };
   }
 
   /** Copies a run's folder to storage under a key unique to this attempt; returns its URI. */
@@ -213,25 +225,27 @@ export class ExperimentCoordinator {
     };
 
     const toRun = plan.runs.filter((run) => !plan.skip.has(run.runId));
+    const { study } = plan;
+    const gridRuns = toRun[Symbol.iterator]();
+    const nextRun = (): PlannedRun | undefined => (study ? study.next() : gridRuns.next().value);
     emit({
       type: "planned",
       stage: stage.name,
-      total: plan.runs.length,
-      toRun: toRun.length,
+      total: plan.total,
+      toRun: plan.total - plan.skip.size,
       skipped: plan.skip.size,
-      runIds: plan.runs.map((run) => run.runId),
+      runIds: study ? [] : plan.runs.map((run) => run.runId),
     });
 
     const results = new Map<string, ExperimentResult>();
     for (const runId of plan.skip) results.set(runId, plan.stored.get(runId)!);
     const counts = {
       done: plan.skip.size,
-      total: plan.runs.length,
+      total: plan.total,
       completed: plan.skip.size,
       failed: 0,
       running: 0,
     };
-
     const runOne = async (run: PlannedRun): Promise<void> => {
       const previous = plan.stored.get(run.runId);
       const spec: ExperimentSpec = {
@@ -297,24 +311,29 @@ export class ExperimentCoordinator {
         });
       }
       results.set(run.runId, result);
+      study?.record(result);
       counts.done++;
       if (result.status === "completed") counts.completed++;
       else counts.failed++;
       emit({ type: "finished", result, counts: { ...counts } });
     };
 
-    let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < toRun.length && !signal?.aborted) {
-        await runOne(toRun[next++]!);
+      for (
+        let run = signal?.aborted ? undefined : nextRun();
+        run;
+        run = signal?.aborted ? undefined : nextRun()
+      ) {
+        await runOne(run);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(parallelism, toRun.length) }, worker));
+    await Promise.all(Array.from({ length: parallelism }, worker));
 
     const cancelledAt = new Date().toISOString();
-    const experiments = plan.runs.map(
+    const experiments = (study ? study.runs() : plan.runs).map(
       (run): ExperimentResult =>
-        results.get(run.runId) ?? {
+        results.get(run.runId) ??
+        study?.result(run.runId) ?? {
           runId: run.runId,
           config: run.config,
           metrics: {},
@@ -340,6 +359,7 @@ export class ExperimentCoordinator {
       commitSha: this.options.commitSha ?? null,
       backend: runner.name,
       gpuType,
+      ...(study ? { trials: study.trials() } : {}),
     });
     await store.saveStageResult(stageResult);
     return stageResult;

@@ -918,6 +918,60 @@ const markdownFailureStyle: FailureStyle = {
   more: (failuresLeft) => `… ${formatCount(failuresLeft)} more failures in the artifact`,
 };
 
+/** How many improvements of a study's best value the report lists. */
+const MAX_IMPROVEMENTS = 12;
+
+/**
+ * With `num_trials`: per study, the objective over trials as the best value so far, listed
+ * where it improved (`trial 0: 0.52 → trial 3: 0.31 → …`), plus trial counts.
+ */
+function trialLines(result: StageResult, format: (text: string) => string): string[] {
+  if (!result.trials?.length) return [];
+  const sign = result.objective.mode === "min" ? 1 : -1;
+  const studies = new Map<string, NonNullable<StageResult["trials"]>>();
+  for (const trial of result.trials) {
+    const key = `${trial.architecture} × ${trial.dataset}`;
+    studies.set(key, [...(studies.get(key) ?? []), trial]);
+  }
+  const lines: string[] = [];
+  for (const [study, trials] of studies) {
+    const ordered = [...trials].sort((a, b) => a.number - b.number);
+    const improvements: string[] = [];
+    let best: number | undefined;
+    for (const trial of ordered) {
+      if (trial.value === null) continue;
+      if (best === undefined || sign * (trial.value - best) < 0) {
+        best = trial.value;
+        improvements.push(`trial ${trial.number}: ${formatNumber(trial.value)}`);
+      }
+    }
+    const shown =
+      improvements.length > MAX_IMPROVEMENTS
+        ? [...improvements.slice(0, 2), "…", ...improvements.slice(-(MAX_IMPROVEMENTS - 2))]
+        : improvements;
+    const complete = ordered.filter((t) => t.state === "complete").length;
+    const failed = ordered.filter((t) => t.state === "failed").length;
+    lines.push(
+      `${format(study)}: ${ordered.length} trials (${complete} complete, ${failed} failed); best ${result.objective.metric} so far: ${shown.length ? shown.join(" → ") : "none yet"}`,
+    );
+  }
+  return lines;
+}
+
+function markdownTrials(result: StageResult): string {
+  const lines = trialLines(result, (text) => code(text));
+  return lines.length
+    ? `### Objective over trials\n\n${lines.map((line) => `- ${line}`).join("\n")}`
+    : "";
+}
+
+function textTrials(result: StageResult): string {
+  const lines = trialLines(result, (text) => text);
+  return lines.length
+    ? `Objective over trials\n${lines.map((line) => `  ${line}`).join("\n")}`
+    : "";
+}
+
 /**
  * The final report of a stage as GitHub markdown: title with status, summary counts, the
  * best configuration by mean objective over seeds, a table of groups best first, failures
@@ -942,6 +996,7 @@ export function renderMarkdown(result: StageResult, options: ReportOptions = {})
         markdownNotes(options.notes),
         markdownSummary(model, options),
         markdownBest(model),
+        markdownTrials(result),
       ],
       table: markdownTable(model),
       chart: markdownChart(model),
@@ -1123,7 +1178,7 @@ export function renderText(result: StageResult, options: ReportOptions = {}): st
   const link = url ? `Run: ${url}` : "";
   const text = fit(
     {
-      head: [...head, textBest(model)],
+      head: [...head, textBest(model), textTrials(result)],
       table: textTable(model),
       chart: "",
       failures: failureSection(model.failures, textFailureStyle),

@@ -161,6 +161,19 @@ export const summarySchema = z.object({
 });
 export type Summary = z.output<typeof summarySchema>;
 
+/** One trial of a `num_trials` study: a point run over every seed. */
+export const trialSchema = z.object({
+  architecture: z.string(),
+  dataset: z.string(),
+  number: z.int().nonnegative(),
+  params: z.record(z.string(), z.unknown()),
+  state: z.enum(["complete", "running", "failed"]),
+  /** Mean objective over the seeds, for a complete trial. */
+  value: z.number().nullable(),
+  runIds: z.array(z.string()),
+});
+export type Trial = z.output<typeof trialSchema>;
+
 /** A stage's aggregate (`stage_result.json`). */
 export const stageResultSchema = z.object({
   stageName: z.string(),
@@ -179,6 +192,8 @@ export const stageResultSchema = z.object({
   gpuType: z.string().default("standard"),
   /** GPU cost of the runs, from a dated price table: an estimate, never a bill. */
   estimatedCostUsd: z.number().nullable().default(null),
+  /** With `num_trials`: every trial, in the order each study asked for them. */
+  trials: z.array(trialSchema).optional(),
 });
 export type StageResult = z.output<typeof stageResultSchema>;
 

@@ -1,7 +1,13 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ExperimentCoordinator, LocalStorage, ResultStore, parseStageConfig, type CoordinatorEvent } from "@tmgg/core";
+import {
+  ExperimentCoordinator,
+  LocalStorage,
+  ResultStore,
+  parseStageConfig,
+  type CoordinatorEvent,
+} from "@tmgg/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeRunner } from "./fake-runner.ts";
 
@@ -31,7 +37,11 @@ afterEach(async () => {
 });
 
 function coordinator(runner: FakeRunner): ExperimentCoordinator {
-  return new ExperimentCoordinator({ backend: runner, storage: path.join(root, "results"), projectRoot: root });
+  return new ExperimentCoordinator({
+    backend: runner,
+    storage: path.join(root, "results"),
+    projectRoot: root,
+  });
 }
 
 describe("ExperimentCoordinator.runStage", () => {
@@ -40,27 +50,39 @@ describe("ExperimentCoordinator.runStage", () => {
     const runner = new FakeRunner({ behave: () => ({ durationMs: 15 }) });
     const controller = new AbortController();
     let finished = 0;
-    const first = await coordinator(runner).runStage(stage, {}, {
-      parallelism: 4,
-      signal: controller.signal,
-      onEvent: (event) => {
-        if (event.type === "finished" && ++finished === 12) controller.abort();
+    const first = await coordinator(runner).runStage(
+      stage,
+      {},
+      {
+        parallelism: 4,
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.type === "finished" && ++finished === 12) controller.abort();
+        },
       },
-    });
+    );
     expect(first.summary.totalExperiments).toBe(24);
     expect(first.summary.cancelled).toBeGreaterThan(0);
     expect(first.summary.completed).toBeGreaterThanOrEqual(12);
     expect(first.summary.completed + first.summary.cancelled).toBe(24);
-    const saved = await new ResultStore(new LocalStorage(path.join(root, "results"))).loadStageResult("grid24");
+    const saved = await new ResultStore(
+      new LocalStorage(path.join(root, "results")),
+    ).loadStageResult("grid24");
     expect(saved?.summary.cancelled).toBe(first.summary.cancelled);
 
+    const startsAfterFirst = runner.totalStarts;
     const second = await coordinator(runner).runStage(stage, {}, { parallelism: 4 });
-    expect(second.summary).toMatchObject({ totalExperiments: 24, completed: 24, skipped: first.summary.completed });
-    const completedFirst = first.experiments.filter((e) => e.status === "completed").map((e) => e.runId);
+    expect(second.summary).toMatchObject({
+      totalExperiments: 24,
+      completed: 24,
+      skipped: first.summary.completed,
+    });
+    const completedFirst = first.experiments
+      .filter((e) => e.status === "completed")
+      .map((e) => e.runId);
     for (const id of completedFirst) expect(runner.starts.get(id)).toBe(1);
-    // runs cancelled in flight ran twice (once cancelled, once completed); none else did
-    const cancelledInFlight = first.experiments.filter((e) => e.status === "cancelled" && e.durationSeconds > 0).length;
-    expect(runner.totalStarts).toBe(24 + cancelledInFlight);
+    // the resume starts exactly the runs that had not completed
+    expect(runner.totalStarts - startsAfterFirst).toBe(24 - first.summary.completed);
     expect(second.groups).toHaveLength(8);
     expect(second.groups.every((g) => g.n === 3)).toBe(true);
   });
@@ -70,16 +92,20 @@ describe("ExperimentCoordinator.runStage", () => {
     const store = new ResultStore(new LocalStorage(path.join(root, "results")));
     const seen: string[] = [];
     const checks: Promise<void>[] = [];
-    await coordinator(new FakeRunner()).runStage(stage, {}, {
-      onEvent: (event) => {
-        if (event.type !== "finished") return;
-        checks.push(
-          store.loadRun("grid24", event.result.runId).then((stored) => {
-            if (stored?.status === "completed") seen.push(stored.runId);
-          }),
-        );
+    await coordinator(new FakeRunner()).runStage(
+      stage,
+      {},
+      {
+        onEvent: (event) => {
+          if (event.type !== "finished") return;
+          checks.push(
+            store.loadRun("grid24", event.result.runId).then((stored) => {
+              if (stored?.status === "completed") seen.push(stored.runId);
+            }),
+          );
+        },
       },
-    });
+    );
     await Promise.all(checks);
     expect(seen).toHaveLength(24);
   });
@@ -87,7 +113,10 @@ describe("ExperimentCoordinator.runStage", () => {
   it("never stops for one failure and re-runs failed runs on resume", async () => {
     const stage = parseStageConfig(STAGE);
     const failing = new FakeRunner({
-      behave: (spec) => (spec.config["seed"] === 2 && spec.config["architecture"] === "models/gnn" ? { exitCode: 3, stderr: "CUDA out of memory" } : {}),
+      behave: (spec) =>
+        spec.config["seed"] === 2 && spec.config["architecture"] === "models/gnn"
+          ? { exitCode: 3, stderr: "CUDA out of memory" }
+          : {},
     });
     const first = await coordinator(failing).runStage(stage, {}, { parallelism: 3 });
     expect(first.summary).toMatchObject({ completed: 20, failed: 4 });
@@ -107,14 +136,18 @@ describe("ExperimentCoordinator.runStage", () => {
     let inFlight = 0;
     let most = 0;
     const events: CoordinatorEvent["type"][] = [];
-    await coordinator(new FakeRunner({ behave: () => ({ durationMs: 10 }) })).runStage(stage, {}, {
-      parallelism: 5,
-      onEvent: (event) => {
-        events.push(event.type);
-        if (event.type === "started") most = Math.max(most, ++inFlight);
-        if (event.type === "finished") inFlight--;
+    await coordinator(new FakeRunner({ behave: () => ({ durationMs: 10 }) })).runStage(
+      stage,
+      {},
+      {
+        parallelism: 5,
+        onEvent: (event) => {
+          events.push(event.type);
+          if (event.type === "started") most = Math.max(most, ++inFlight);
+          if (event.type === "finished") inFlight--;
+        },
       },
-    });
+    );
     expect(most).toBe(5);
     expect(events[0]).toBe("planned");
     expect(events.filter((e) => e === "finished")).toHaveLength(24);
@@ -140,7 +173,10 @@ describe("ExperimentCoordinator.runStage", () => {
     const again = await coordinator(runner).runStage(stage);
     expect(again.summary.skipped).toBe(23);
     expect(runner.starts.get(id)).toBe(2);
-    const file = await readFile(path.join(root, "results/stages/grid24/runs", `${id}.json`), "utf8");
+    const file = await readFile(
+      path.join(root, "results/stages/grid24/runs", `${id}.json`),
+      "utf8",
+    );
     expect(file).toContain('"run_id"');
     expect(file).toContain('"duration_seconds"');
   });
