@@ -3,7 +3,7 @@
  * 0 all runs completed, 1 some runs failed, 2 bad input, 130 cancelled (Ctrl-C).
  */
 import { execFile } from "node:child_process";
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs, promisify } from "node:util";
 import {
@@ -13,7 +13,7 @@ import {
   ResultStore,
   createStorage,
   loadStageConfig,
-  parseYaml,
+  loadBaseConfig,
   renderMarkdown,
   renderText,
   toDiskJson,
@@ -113,15 +113,6 @@ function format(flags: Flags): "text" | "markdown" {
   return value;
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function commitSha(cwd: string): Promise<string | null> {
   try {
     const { stdout } = await promisify(execFile)("git", ["rev-parse", "HEAD"], { cwd });
@@ -132,26 +123,9 @@ async function commitSha(cwd: string): Promise<string | null> {
 }
 
 /** The base config: `--base-config`, else `<config_dir>/base.yaml` when it exists, else `{}`. */
-async function loadBaseConfig(
-  stage: StageConfig,
-  flags: Flags,
-  cwd: string,
-): Promise<Record<string, unknown>> {
-  const explicit = flags["base-config"];
-  const file = explicit
-    ? path.resolve(cwd, explicit)
-    : path.resolve(cwd, stage.configDir ?? "exp_configs", "base.yaml");
-  if (!explicit && !(await exists(file))) return {};
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new ConfigError("base config not found", { file }, { cause: error });
-  }
-  const value = parseYaml(text, file).value ?? {};
-  if (typeof value !== "object" || Array.isArray(value))
-    throw new ConfigError("a base config must be a mapping of keys", { file });
-  return value as Record<string, unknown>;
+function readBaseConfig(stage: StageConfig, flags: Flags, cwd: string): Promise<Record<string, unknown>> {
+  const file = flags["base-config"];
+  return loadBaseConfig(stage, { projectRoot: cwd, ...(file ? { file } : {}) });
 }
 
 function coordinatorFor(flags: Flags, cwd: string, sha: string | null): ExperimentCoordinator {
@@ -229,7 +203,7 @@ async function inStage<T>(file: string, work: () => Promise<T>): Promise<T> {
 
 async function run(stagePath: string, flags: Flags, io: Io): Promise<number> {
   const { stage, file } = await readStage(stagePath, io);
-  const baseConfig = await loadBaseConfig(stage, flags, io.cwd);
+  const baseConfig = await readBaseConfig(stage, flags, io.cwd);
   const parallelism = positiveInt(flags.parallelism, "parallelism", 4);
   const timeoutSeconds = positiveNumber(flags.timeout, "timeout");
   const coordinator = coordinatorFor(flags, io.cwd, await commitSha(io.cwd));
@@ -261,10 +235,10 @@ async function run(stagePath: string, flags: Flags, io: Io): Promise<number> {
 
 async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
   const { stage, file } = await readStage(stagePath, io);
-  const baseConfig = await loadBaseConfig(stage, flags, io.cwd);
+  const baseConfig = await readBaseConfig(stage, flags, io.cwd);
   const coordinator = coordinatorFor(flags, io.cwd, null);
   try {
-    const { runs, skip } = await inStage(file, () =>
+    const { runs, skip, total } = await inStage(file, () =>
       coordinator.planStage(stage, baseConfig, { resume: !flags.fresh }),
     );
     if (flags.json) {
@@ -280,8 +254,13 @@ async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
       return EXIT.ok;
     }
     const groups = new Set(runs.map((r) => r.groupId)).size;
+    const pairs = stage.architectures.length * stage.datasets.length;
+    const headline =
+      stage.numTrials === undefined
+        ? `stage ${stage.name}: ${runs.length} runs (${groups} configs x ${stage.seeds.length} seeds), ${runs.length - skip.size} to run, ${skip.size} already completed (skipped)`
+        : `stage ${stage.name}: ${stage.search ?? "tpe"} search, ${stage.numTrials} trials x ${stage.seeds.length} seeds for each of ${pairs} architecture x dataset pairs = ${total} runs; ${groups} trials stored, ${skip.size} runs already completed (skipped), ${total - skip.size} to run (points chosen as results come in)`;
     const lines = [
-      `stage ${stage.name}: ${runs.length} runs (${groups} configs x ${stage.seeds.length} seeds), ${runs.length - skip.size} to run, ${skip.size} already completed (skipped)`,
+      headline,
       `gpu_type ${stage.gpuType}, timeout ${stage.timeoutSeconds} s, command: ${stage.command.join(" ")}`,
       "",
     ];

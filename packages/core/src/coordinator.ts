@@ -8,6 +8,7 @@ import { aggregateStage } from "./aggregate.ts";
 import type { CloudRunner, ExperimentSpec, ProgressPoint } from "./cloud-runner.ts";
 import type { CloudStorage } from "./cloud-storage.ts";
 import { CHECKPOINTS_DIR } from "./experiment-contract.ts";
+import { estimateRunsCostUsd } from "./gpu-prices.ts";
 import { StagePlanner, type PlannedRun } from "./plan.ts";
 import { ResultStore } from "./result-store.ts";
 import { StudyScheduler } from "./study.ts";
@@ -66,6 +67,8 @@ export interface RunStageOptions {
   timeoutSeconds?: number;
   /** Also copy `checkpoints/` to storage (logs and metrics always go); default false. */
   uploadCheckpoints?: boolean;
+  /** Your own USD per GPU-hour by GPU name, over the dated list prices, for the cost estimate. */
+  gpuPricesUsdPerHour?: Readonly<Record<string, number>>;
 }
 
 /** Plans what a run of the stage would do: every run, and which resume would skip. */
@@ -359,6 +362,7 @@ export class ExperimentCoordinator {
       commitSha: this.options.commitSha ?? null,
       backend: runner.name,
       gpuType,
+      estimatedCostUsd: estimateRunsCostUsd(experiments, options.gpuPricesUsdPerHour),
       ...(study ? { trials: study.trials() } : {}),
     });
     await store.saveStageResult(stageResult);

@@ -7,6 +7,8 @@ export {
   summarize,
 } from "./aggregate.ts";
 export type { AggregateInput } from "./aggregate.ts";
+export { loadBaseConfig } from "./base-config.ts";
+export type { BaseConfigOptions } from "./base-config.ts";
 export { BaseCloudRunner } from "./cloud-runner.ts";
 export type {
   CloudRunner,
@@ -56,6 +58,13 @@ export type {
   ResolvedSpec,
   RunEnding,
 } from "./experiment-contract.ts";
+export {
+  GPU_PRICES_AS_OF,
+  MODAL_GPU_PRICES_USD_PER_HOUR,
+  estimateCostUsd,
+  estimateRunsCostUsd,
+} from "./gpu-prices.ts";
+export type { CostedRun } from "./gpu-prices.ts";
 export { LocalStorage } from "./local-storage.ts";
 export { StagePlanner, gridPoints, gridSize } from "./plan.ts";
 export type { PlanPair, PlannedRun, PlannerOptions } from "./plan.ts";
@@ -98,8 +107,20 @@ export type {
   Objective,
   StageResult,
   Summary,
+  Trial,
 } from "./schemas.ts";
 export { StageConfig, closestKey, loadStageConfig, parseStageConfig } from "./stage-config.ts";
+export { OVERRIDABLE_STAGE_KEYS, applyStageOverrides } from "./stage-overrides.ts";
 export { createStorage } from "./storage-uri.ts";
+export { StudyScheduler } from "./study.ts";
+export { createSampler, samplerKinds, searchSpaceFromStage } from "./samplers/index.ts";
+export type {
+  ParamSpec,
+  Sampler,
+  SamplerKind,
+  SamplerOptions,
+  SearchSpace,
+  TrialRecord,
+} from "./samplers/index.ts";
 export { parseYaml, readYamlFile } from "./yaml-file.ts";
 export type { YamlFile } from "./yaml-file.ts";
