@@ -63,8 +63,8 @@ export function groupResults(
   for (const experiment of experiments) {
     if (experiment.status !== "completed") continue;
     const config = experiment.config;
-    const architecture = String(config["architecture"] ?? "");
-    const dataset = String(config["dataset"] ?? "");
+    const architecture = typeof config["architecture"] === "string" ? config["architecture"] : "";
+    const dataset = typeof config["dataset"] === "string" ? config["dataset"] : "";
     const params = Object.fromEntries(paramKeys.map((key) => [key, getDotted(config, key)]));
     const id = groupId({ architecture, dataset, params }, config);
     let entry = byId.get(id);

@@ -57,7 +57,7 @@ function cloneJson<T>(value: T): T {
 /** The cartesian product of the grid's hyperparameter lists, in key order. */
 export function* gridPoints(
   space: StageConfig["hyperparameterSpace"],
-): Generator<Record<string, unknown>> {
+): Generator<Record<string, unknown>, void, undefined> {
   const entries = Object.entries(space).map(([key, values]) => {
     if (!Array.isArray(values)) {
       throw new ConfigError(
@@ -175,7 +175,7 @@ export class StagePlanner {
   }
 
   /** Every run of a grid stage: architectures × datasets × points × seeds. */
-  *grid(): Generator<PlannedRun> {
+  *grid(): Generator<PlannedRun, void, undefined> {
     for (const pair of this.pairs) {
       for (const point of gridPoints(this.stage.hyperparameterSpace)) {
         for (const seed of this.stage.seeds) yield this.makeRun(pair, point, seed);
