@@ -35,8 +35,21 @@ function result(i) {
   return {
     runId,
     config: {
-      model: { _target_: "tmgg.models.gnn.GNN", hidden_dim: 128, num_layers: layers, dropout: 0.1, activation: "relu" },
-      data: { _target_: "tmgg.data.SBMDataset", num_nodes: 64, num_blocks: 4, p_in: 0.7, p_out: 0.05, noise_levels: [0.01, 0.05, 0.1] },
+      model: {
+        _target_: "tmgg.models.gnn.GNN",
+        hidden_dim: 128,
+        num_layers: layers,
+        dropout: 0.1,
+        activation: "relu",
+      },
+      data: {
+        _target_: "tmgg.data.SBMDataset",
+        num_nodes: 64,
+        num_blocks: 4,
+        p_in: 0.7,
+        p_out: 0.05,
+        noise_levels: [0.01, 0.05, 0.1],
+      },
       trainer: { max_epochs: 100, batch_size: 32, gradient_clip: 1.0 },
       learning_rate: lr,
       weight_decay: 1e-5,
@@ -45,7 +58,12 @@ function result(i) {
       dataset: "data/sbm_default",
       stage: STAGE,
     },
-    metrics: { val_loss: 0.1 + (i % 97) / 1000, test_loss: 0.12 + (i % 89) / 1000, val_accuracy: 0.9 - (i % 31) / 1000, epochs: 100 },
+    metrics: {
+      val_loss: 0.1 + (i % 97) / 1000,
+      test_loss: 0.12 + (i % 89) / 1000,
+      val_accuracy: 0.9 - (i % 31) / 1000,
+      epochs: 100,
+    },
     checkpointPath: `stages/${STAGE}/artifacts/${runId}/attempt-1/checkpoints/last.ckpt`,
     status: "completed",
     errorMessage: null,
@@ -61,9 +79,11 @@ function result(i) {
 
 async function mapLimit(items, limit, task) {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await task(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await task(items[next++]);
+    }),
+  );
 }
 
 const seconds = (t) => (performance.now() - t) / 1000;
@@ -82,7 +102,10 @@ async function daemonCpuSeconds(pids) {
 
 /** Writes every result, then times loadRuns; returns the figures. */
 async function measure(label, storage, results, daemons = {}) {
-  const store = new ResultStore(storage, CONCURRENCY === undefined ? {} : { concurrency: CONCURRENCY });
+  const store = new ResultStore(
+    storage,
+    CONCURRENCY === undefined ? {} : { concurrency: CONCURRENCY },
+  );
   let t = performance.now();
   await mapLimit(results, 64, (r) => store.saveRun(STAGE, r));
   const writeSeconds = seconds(t);
@@ -97,10 +120,16 @@ async function measure(label, storage, results, daemons = {}) {
     .map((name) => `${name} ${(daemonsAfter[name] - (daemonsBefore[name] ?? 0)).toFixed(2)} s`)
     .join(", ");
   if (runs.size !== results.length || unreadable.length > 0) {
-    throw new Error(`${label}: loadRuns returned ${runs.size} runs and ${unreadable.length} unreadable, expected ${results.length}`);
+    throw new Error(
+      `${label}: loadRuns returned ${runs.size} runs and ${unreadable.length} unreadable, expected ${results.length}`,
+    );
   }
-  console.log(`${label}: wrote ${results.length.toLocaleString()} results in ${writeSeconds.toFixed(2)} s; loadRuns read them back in ${loadSeconds.toFixed(2)} s`);
-  console.log(`  CPU during loadRuns: this process ${((user + system) / 1e6).toFixed(2)} s${serverCpu ? `; ${serverCpu}` : ""}`);
+  console.log(
+    `${label}: wrote ${results.length.toLocaleString()} results in ${writeSeconds.toFixed(2)} s; loadRuns read them back in ${loadSeconds.toFixed(2)} s`,
+  );
+  console.log(
+    `  CPU during loadRuns: this process ${((user + system) / 1e6).toFixed(2)} s${serverCpu ? `; ${serverCpu}` : ""}`,
+  );
   return loadSeconds;
 }
 
@@ -125,14 +154,25 @@ async function s3Server(cleanups) {
   const t = performance.now();
   await run(path.join(SCRIPTS, "ceph-start.sh"), [cluster, "auto"], { timeout: 180_000 });
   const env = Object.fromEntries(
-    (await readFile(path.join(cluster, "env"), "utf8")).trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    (await readFile(path.join(cluster, "env"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
   );
   console.log(`started Ceph radosgw at ${env.S3_ENDPOINT} in ${seconds(t).toFixed(1)} s`);
   const pids = {};
   for (const file of await readdir(path.join(cluster, "run"))) {
-    if (file.endsWith(".pid")) pids[file.slice(0, -4)] = (await readFile(path.join(cluster, "run", file), "utf8")).trim();
+    if (file.endsWith(".pid"))
+      pids[file.slice(0, -4)] = (await readFile(path.join(cluster, "run", file), "utf8")).trim();
   }
-  return { endpoint: env.S3_ENDPOINT, accessKeyId: env.S3_ACCESS_KEY, secretAccessKey: env.S3_SECRET_KEY, region: env.S3_REGION, label: `Ceph radosgw ${env.S3_ENDPOINT}`, pids };
+  return {
+    endpoint: env.S3_ENDPOINT,
+    accessKeyId: env.S3_ACCESS_KEY,
+    secretAccessKey: env.S3_SECRET_KEY,
+    region: env.S3_REGION,
+    label: `Ceph radosgw ${env.S3_ENDPOINT}`,
+    pids,
+  };
 }
 
 const cleanups = [];
@@ -145,7 +185,9 @@ try {
   process.env.AWS_EC2_METADATA_DISABLED = "true";
   const results = Array.from({ length: RUNS }, (_, i) => result(i));
   const sizeBytes = Buffer.byteLength(JSON.stringify(results[0], null, 2));
-  console.log(`resume bench: ${RUNS.toLocaleString()} results of ~${sizeBytes} bytes, loadRuns concurrency ${CONCURRENCY ?? "default"}`);
+  console.log(
+    `resume bench: ${RUNS.toLocaleString()} results of ~${sizeBytes} bytes, loadRuns concurrency ${CONCURRENCY ?? "default"}`,
+  );
 
   const dir = await mkdtemp(path.join(tmpdir(), "tmgg-bench-resume-"));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -169,10 +211,18 @@ try {
   const s3Seconds = await measure(`S3 (${server.label})`, storage, results, server.pids);
 
   console.log("");
-  console.log(`loadRuns local: ${localSeconds.toFixed(2)} s  (target < 2 s: ${localSeconds < 2 ? "met" : "MISSED"})`);
-  console.log(`loadRuns S3:    ${s3Seconds.toFixed(2)} s  (target < 10 s: ${s3Seconds < 10 ? "met" : "MISSED"})`);
+  console.log(
+    `loadRuns local: ${localSeconds.toFixed(2)} s  (target < 2 s: ${localSeconds < 2 ? "met" : "MISSED"})`,
+  );
+  console.log(
+    `loadRuns S3:    ${s3Seconds.toFixed(2)} s  (target < 10 s: ${s3Seconds < 10 ? "met" : "MISSED"})`,
+  );
   console.log(`S3 / local:     ${(s3Seconds / localSeconds).toFixed(1)}x`);
-  console.log(`machine: ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(
+    `machine: ${availableParallelism()} cores, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
 } finally {
   await cleanup();
 }

@@ -31,7 +31,10 @@ async function filesUnder(folder: string): Promise<string[]> {
 }
 
 /** A node child that imports LocalStorage from source and runs `body` once "go" arrives on stdin. */
-function spawnChild(body: string, args: string[]): { child: ChildProcess; output: Promise<string> } {
+function spawnChild(
+  body: string,
+  args: string[],
+): { child: ChildProcess; output: Promise<string> } {
   const code = `
     import { pathToFileURL } from "node:url";
     const { LocalStorage } = await import(pathToFileURL(process.argv[1]).href);
@@ -58,6 +61,16 @@ function spawnChild(body: string, args: string[]): { child: ChildProcess; output
 }
 
 describe("LocalStorage", () => {
+  it("reads a root folder that does not exist yet as empty, without creating it", async () => {
+    const storage = new LocalStorage(root);
+    expect(await storage.get("a.json")).toBeUndefined();
+    expect(await storage.list("")).toEqual([]);
+    await storage.delete("a.json");
+    await expect(stat(root)).rejects.toThrow(/ENOENT/);
+    await storage.put("a.json", "{}");
+    expect(await storage.list("")).toEqual(["a.json"]);
+  });
+
   it("reports the absolute path of its root as its uri", () => {
     const relative = path.relative(process.cwd(), root);
     expect(new LocalStorage(relative).uri).toBe(root);
@@ -81,7 +94,9 @@ describe("LocalStorage", () => {
     // Give every child time to load the module, then start them together.
     await new Promise((resolve) => setTimeout(resolve, 500));
     for (const { child } of writers) child.stdin?.end("go\n");
-    const wins = (await Promise.all(writers.map((w) => w.output))).map((out) => JSON.parse(out) as number[]);
+    const wins = (await Promise.all(writers.map((w) => w.output))).map(
+      (out) => JSON.parse(out) as number[],
+    );
 
     const storage = new LocalStorage(root);
     for (let i = 0; i < keys; i++) {
@@ -99,12 +114,16 @@ describe("LocalStorage", () => {
     await writeFile(source, "uploaded");
     await storage.put("a/one.json", "1");
     await storage.put("a/one.json", "2");
-    await Promise.all(Array.from({ length: 8 }, (_, i) => storage.putIfAbsent("a/two.json", String(i))));
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => storage.putIfAbsent("a/two.json", String(i))),
+    );
     await storage.uploadFile("a/three.bin", source);
     await storage.put("file", "x");
     await expect(storage.put("file/below", "y")).rejects.toThrow(/existing key/);
     await expect(storage.put("a", "folder in the way")).rejects.toThrow(/folder of that name/);
-    await expect(storage.uploadFile("a/four.bin", path.join(dir, "missing.bin"))).rejects.toThrow(/missing\.bin/);
+    await expect(storage.uploadFile("a/four.bin", path.join(dir, "missing.bin"))).rejects.toThrow(
+      /missing\.bin/,
+    );
     expect(await filesUnder(root)).toEqual(["a/one.json", "a/three.bin", "a/two.json", "file"]);
   });
 
@@ -113,7 +132,10 @@ describe("LocalStorage", () => {
     await storage.put("big.bin", "old value");
     const fifo = path.join(dir, "slow-source");
     execFileSync("mkfifo", [fifo]);
-    const { child, output } = spawnChild(`await new LocalStorage(args[0]).uploadFile("big.bin", args[1]);`, [root, fifo]);
+    const { child, output } = spawnChild(
+      `await new LocalStorage(args[0]).uploadFile("big.bin", args[1]);`,
+      [root, fifo],
+    );
     child.stdin?.end("go\n");
     const feed = createWriteStream(fifo);
     feed.on("error", () => {}); // EPIPE once the reader is killed
@@ -123,7 +145,8 @@ describe("LocalStorage", () => {
     let temp: string | undefined;
     for (let i = 0; i < 200 && temp === undefined; i++) {
       for (const name of await readdir(root)) {
-        if (name.startsWith(".tmgg-tmp-") && (await stat(path.join(root, name))).size > 0) temp = name;
+        if (name.startsWith(".tmgg-tmp-") && (await stat(path.join(root, name))).size > 0)
+          temp = name;
       }
       if (temp === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
     }
@@ -167,8 +190,11 @@ describe("LocalStorage", () => {
     await symlink(outside, path.join(root, "escape"));
     const storage = new LocalStorage(root);
 
-    await expect(storage.put("escape/new.txt", "x")).rejects.toThrow(/symbolic link.*outside the storage folder/);
+    await expect(storage.put("escape/new.txt", "x")).rejects.toThrow(
+      /symbolic link.*outside the storage folder/,
+    );
     await expect(storage.putIfAbsent("escape/new.txt", "x")).rejects.toThrow(/symbolic link/);
+    await expect(storage.put("escape/deeper/new.txt", "x")).rejects.toThrow(/symbolic link/);
     await expect(storage.get("escape/secret.txt")).rejects.toThrow(/symbolic link/);
     await expect(storage.delete("escape/secret.txt")).rejects.toThrow(/symbolic link/);
     expect(await readdir(outside)).toEqual(["secret.txt"]);
@@ -181,7 +207,9 @@ describe("LocalStorage", () => {
     await writeFile(path.join(dir, "target.txt"), "outside");
     await symlink(path.join(dir, "target.txt"), path.join(root, "link.txt"));
     const storage = new LocalStorage(root);
-    await expect(storage.get("link.txt")).rejects.toThrow(/\[local-storage\] cannot read key "link.txt".*symbolic link/);
+    await expect(storage.get("link.txt")).rejects.toThrow(
+      /\[local-storage\] cannot read key "link.txt".*symbolic link/,
+    );
   });
 
   it("works when its root folder is reached through a symbolic link", async () => {

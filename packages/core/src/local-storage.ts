@@ -5,7 +5,19 @@
  */
 import { randomBytes } from "node:crypto";
 import { constants, createReadStream, createWriteStream } from "node:fs";
-import { link, lstat, mkdir, open, readdir, realpath, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { assertValidKey, type CloudStorage } from "./cloud-storage.ts";
@@ -17,7 +29,10 @@ const TEMP_PATTERN = /^\.tmgg-tmp-[0-9a-f]{24}$/;
 const PATH_BLOCKED = "a part of its path is an existing key (a file), not a folder";
 
 function errorCode(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
+  return typeof error === "object" &&
+    error !== null &&
+    "code" in error &&
+    typeof error.code === "string"
     ? error.code
     : undefined;
 }
@@ -27,7 +42,7 @@ function compareUtf8(a: string, b: string): number {
 }
 
 /**
- * Stores each key as a file under `rootDir` (created on first write).
+ * Stores each key as a file under `rootDir` (created by the first write; reads never create it).
  *
  * @example
  * const storage = new LocalStorage("./results");
@@ -50,7 +65,9 @@ export class LocalStorage implements CloudStorage {
   async put(key: string, data: string | Uint8Array): Promise<void> {
     const file = this.#file(key);
     const dir = path.dirname(file);
-    const temp = await this.#writeTemp("write", key, dir, (to) => writeFile(to, data, { flag: "wx", flush: true }));
+    const temp = await this.#writeTemp("write", key, dir, (to) =>
+      writeFile(to, data, { flag: "wx", flush: true }),
+    );
     try {
       await rename(temp, file);
     } catch (error) {
@@ -63,7 +80,9 @@ export class LocalStorage implements CloudStorage {
   async putIfAbsent(key: string, data: string | Uint8Array): Promise<boolean> {
     const file = this.#file(key);
     const dir = path.dirname(file);
-    const temp = await this.#writeTemp("write", key, dir, (to) => writeFile(to, data, { flag: "wx", flush: true }));
+    const temp = await this.#writeTemp("write", key, dir, (to) =>
+      writeFile(to, data, { flag: "wx", flush: true }),
+    );
     try {
       // link() never replaces an existing name: across processes exactly one caller wins,
       // and the name appears with its full content already written and synced.
@@ -178,6 +197,7 @@ export class LocalStorage implements CloudStorage {
     write: (temp: string) => Promise<void>,
   ): Promise<string> {
     try {
+      await this.#checkAncestorInside(verb, key, dir);
       await mkdir(dir, { recursive: true });
     } catch (error) {
       // EEXIST here: mkdir met a file where a folder of the key's path should be.
@@ -198,13 +218,33 @@ export class LocalStorage implements CloudStorage {
     return temp;
   }
 
+  /**
+   * Before creating `dir`: throws when its deepest existing folder below the root leads
+   * outside the root, so that mkdir never creates folders through such a link.
+   */
+  async #checkAncestorInside(verb: string, key: string, dir: string): Promise<void> {
+    if (this.#insideDirs.has(dir)) return;
+    let ancestor = dir;
+    while (ancestor !== this.#root && ancestor.startsWith(this.#root + path.sep)) {
+      try {
+        await lstat(ancestor);
+        break;
+      } catch (error) {
+        if (errorCode(error) !== "ENOENT") return; // mkdir will report it
+        ancestor = path.dirname(ancestor);
+      }
+    }
+    // The root itself (or a folder above it, before the first write) needs no check.
+    if (ancestor === this.#root || !ancestor.startsWith(this.#root + path.sep)) return;
+    await this.#checkInside(verb, key, ancestor);
+  }
+
   /** Throws unless `dir` resolves (through any symbolic links) to a folder inside the root. */
   async #checkInside(verb: string, key: string, dir: string): Promise<void> {
     if (this.#insideDirs.has(dir)) return;
-    this.#realRoot ??= (async () => {
-      await mkdir(this.#root, { recursive: true });
-      return realpath(this.#root);
-    })();
+    // Writes create the root (with the key's folder) before they get here; reads of a
+    // missing root fail with ENOENT, which they treat as "no such key".
+    this.#realRoot ??= realpath(this.#root);
     let realRoot: string;
     try {
       realRoot = await this.#realRoot;
@@ -240,9 +280,12 @@ export class LocalStorage implements CloudStorage {
     } else if ((code === "ENOTSUP" || code === "EOPNOTSUPP") && verb === "write") {
       reason = `the filesystem does not support hard links, which put-if-absent needs (${describe(error)}); use a local disk`;
     }
-    return new Error(`[${PLUGIN}] cannot ${verb} ${what} ${JSON.stringify(key)} in ${this.#root}: ${reason}`, {
-      cause: error,
-    });
+    return new Error(
+      `[${PLUGIN}] cannot ${verb} ${what} ${JSON.stringify(key)} in ${this.#root}: ${reason}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

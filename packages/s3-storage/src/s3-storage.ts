@@ -85,7 +85,9 @@ function nonEmpty(value: string | undefined): string | undefined {
 function positiveInt(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new Error(`[${PLUGIN}] option ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    throw new Error(
+      `[${PLUGIN}] option ${name} must be a positive integer, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -120,21 +122,31 @@ export function resolveS3Settings(
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedS3Settings {
   const { bucket, prefix } = parseS3Uri(uri);
-  const endpoint = nonEmpty(options.endpoint) ?? nonEmpty(env["AWS_ENDPOINT_URL_S3"]) ?? nonEmpty(env["AWS_ENDPOINT_URL"]);
+  const endpoint =
+    nonEmpty(options.endpoint) ??
+    nonEmpty(env["AWS_ENDPOINT_URL_S3"]) ??
+    nonEmpty(env["AWS_ENDPOINT_URL"]);
   if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) {
     throw new Error(
       `[${PLUGIN}] invalid endpoint ${JSON.stringify(endpoint)}: use a URL such as https://<account>.r2.cloudflarestorage.com or http://127.0.0.1:9000`,
     );
   }
   const credentials = options.credentials;
-  if (credentials !== undefined && (!nonEmpty(credentials.accessKeyId) || !nonEmpty(credentials.secretAccessKey))) {
+  if (
+    credentials !== undefined &&
+    (!nonEmpty(credentials.accessKeyId) || !nonEmpty(credentials.secretAccessKey))
+  ) {
     throw new Error(`[${PLUGIN}] option credentials needs both accessKeyId and secretAccessKey`);
   }
   return {
     bucket,
     prefix,
     endpoint,
-    region: nonEmpty(options.region) ?? nonEmpty(env["AWS_REGION"]) ?? nonEmpty(env["AWS_DEFAULT_REGION"]) ?? "us-east-1",
+    region:
+      nonEmpty(options.region) ??
+      nonEmpty(env["AWS_REGION"]) ??
+      nonEmpty(env["AWS_DEFAULT_REGION"]) ??
+      "us-east-1",
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     maxAttempts: positiveInt(options.maxAttempts, "maxAttempts", 5),
     concurrency: positiveInt(options.concurrency, "concurrency", 50),
@@ -172,7 +184,12 @@ function isNotFoundKey(error: unknown): boolean {
 function isPreconditionFailed(error: unknown): boolean {
   const { name, $metadata } = shape(error);
   const status = $metadata?.httpStatusCode;
-  return name === "PreconditionFailed" || name === "ConditionalRequestConflict" || status === 412 || status === 409;
+  return (
+    name === "PreconditionFailed" ||
+    name === "ConditionalRequestConflict" ||
+    status === 412 ||
+    status === 409
+  );
 }
 
 /**
@@ -193,7 +210,8 @@ export class S3Storage implements CloudStorage {
 
   constructor(uri: string, options: S3StorageOptions = {}) {
     this.settings = resolveS3Settings(uri, options);
-    const { bucket, prefix, endpoint, region, forcePathStyle, maxAttempts, concurrency } = this.settings;
+    const { bucket, prefix, endpoint, region, forcePathStyle, maxAttempts, concurrency } =
+      this.settings;
     this.uri = prefix === "" ? `s3://${bucket}` : `s3://${bucket}/${prefix}`;
     this.#keyPrefix = prefix === "" ? "" : `${prefix}/`;
     const config: S3ClientConfig = {
@@ -214,7 +232,10 @@ export class S3Storage implements CloudStorage {
     if (endpoint !== undefined) config.endpoint = endpoint;
     if (options.credentials !== undefined) {
       const { accessKeyId, secretAccessKey, sessionToken } = options.credentials;
-      config.credentials = sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
+      config.credentials =
+        sessionToken === undefined
+          ? { accessKeyId, secretAccessKey }
+          : { accessKeyId, secretAccessKey, sessionToken };
     }
     this.client = new S3Client(config);
   }
@@ -231,7 +252,12 @@ export class S3Storage implements CloudStorage {
         await this.#upload(objectKey, body, body.byteLength);
       } else {
         await this.client.send(
-          new PutObjectCommand({ Bucket: this.#bucket, Key: objectKey, Body: body, ContentType: contentType(key) }),
+          new PutObjectCommand({
+            Bucket: this.#bucket,
+            Key: objectKey,
+            Body: body,
+            ContentType: contentType(key),
+          }),
         );
       }
     } catch (error) {
@@ -263,7 +289,9 @@ export class S3Storage implements CloudStorage {
   async get(key: string): Promise<Uint8Array | undefined> {
     const objectKey = this.#objectKey(key);
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+      const response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey }),
+      );
       if (response.Body === undefined) return new Uint8Array();
       return await response.Body.transformToByteArray();
     } catch (error) {
@@ -286,7 +314,8 @@ export class S3Storage implements CloudStorage {
           }),
         );
         for (const object of page.Contents ?? []) {
-          if (object.Key?.startsWith(this.#keyPrefix)) keys.push(object.Key.slice(this.#keyPrefix.length));
+          if (object.Key?.startsWith(this.#keyPrefix))
+            keys.push(object.Key.slice(this.#keyPrefix.length));
         }
         continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (continuationToken !== undefined);
@@ -337,7 +366,12 @@ export class S3Storage implements CloudStorage {
     const partSize = Math.max(MIN_PART_SIZE_BYTES, Math.ceil(sizeBytes / (MAX_PARTS - 1)));
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.#bucket, Key: objectKey, Body: body, ContentType: contentType(objectKey) },
+      params: {
+        Bucket: this.#bucket,
+        Key: objectKey,
+        Body: body,
+        ContentType: contentType(objectKey),
+      },
       partSize,
       queueSize: Math.min(4, this.settings.concurrency),
       leavePartsOnError: false,
@@ -369,17 +403,27 @@ export class S3Storage implements CloudStorage {
       this.settings.credentialsFrom === "options"
         ? "the credentials option"
         : "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the credentials option)";
-    const requestId = $metadata?.requestId === undefined ? "" : ` [request id ${$metadata.requestId}]`;
+    const requestId =
+      $metadata?.requestId === undefined ? "" : ` [request id ${$metadata.requestId}]`;
     let text: string;
     if (name === "InvalidAccessKeyId") {
       text = `access denied ${doing}: ${this.#server()} does not know the access key id (${name}); check ${credentialVars}`;
     } else if (name === "SignatureDoesNotMatch") {
       text = `access denied ${doing}: the secret key does not match the access key id (${name}); check ${credentialVars}`;
-    } else if (name === "AccessDenied" || name === "Forbidden" || name === "AllAccessDisabled" || status === 403) {
+    } else if (
+      name === "AccessDenied" ||
+      name === "Forbidden" ||
+      name === "AllAccessDisabled" ||
+      status === 403
+    ) {
       text = `access denied ${doing} (${name}): check ${credentialVars}, and that they may ${action} in bucket ${this.#bucket} (${PERMISSION[action]})`;
     } else if (name === "NoSuchBucket") {
       text = `bucket ${JSON.stringify(this.#bucket)} does not exist at ${this.#server()} (${doing}): create it, or fix the bucket in the storage URI`;
-    } else if (name === "PermanentRedirect" || name === "AuthorizationHeaderMalformed" || status === 301) {
+    } else if (
+      name === "PermanentRedirect" ||
+      name === "AuthorizationHeaderMalformed" ||
+      status === 301
+    ) {
       text = `bucket ${JSON.stringify(this.#bucket)} is not in region ${this.settings.region} (${name}, ${doing}): set AWS_REGION or the region option to the bucket's region`;
     } else if (name === "CredentialsProviderError") {
       text = `no credentials found for ${doing}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass the credentials option (${message})`;

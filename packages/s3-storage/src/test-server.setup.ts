@@ -6,9 +6,9 @@
  *   free port, and stops it afterwards;
  * - radosgw not installed: fails under CI, otherwise skips the S3 suites, saying why.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, rmSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -27,7 +27,8 @@ import type { TestS3Server } from "./test-server.ts";
 
 const run = promisify(execFile);
 const SCRIPTS = fileURLToPath(new URL("../../../scripts/", import.meta.url));
-const INSTALL = "apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common curl";
+const INSTALL =
+  "apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common curl";
 
 function onPath(program: string): boolean {
   for (const dir of (process.env["PATH"] ?? "").split(path.delimiter)) {
@@ -52,7 +53,11 @@ async function freePort(): Promise<number> {
     probe.on("error", reject);
     probe.listen(0, "127.0.0.1", () => {
       const address = probe.address();
-      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      probe.close(() =>
+        typeof address === "object" && address
+          ? resolve(address.port)
+          : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -83,9 +88,16 @@ async function deleteBucket(s3: TestS3Server): Promise<void> {
     let token: string | undefined;
     do {
       const page = await c.send(
-        new ListObjectsV2Command({ Bucket: s3.bucket, ...(token === undefined ? {} : { ContinuationToken: token }) }),
+        new ListObjectsV2Command({
+          Bucket: s3.bucket,
+          ...(token === undefined ? {} : { ContinuationToken: token }),
+        }),
       );
-      await Promise.all((page.Contents ?? []).map((o) => c.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key }))));
+      await Promise.all(
+        (page.Contents ?? []).map((o) =>
+          c.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: o.Key })),
+        ),
+      );
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     await c.send(new DeleteBucketCommand({ Bucket: s3.bucket }));
@@ -94,7 +106,9 @@ async function deleteBucket(s3: TestS3Server): Promise<void> {
   }
 }
 
-export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+export default async function setup(
+  project: TestProject,
+): Promise<(() => Promise<void>) | undefined> {
   // The tests pass credentials explicitly; never let the SDK probe a cloud metadata address.
   process.env["AWS_EC2_METADATA_DISABLED"] = "true";
   const bucket = process.env["S3_BUCKET"] ?? `tmgg-test-${randomBytes(4).toString("hex")}`;
@@ -109,7 +123,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
       bucket,
     };
     if (!s3.accessKeyId || !s3.secretAccessKey) {
-      throw new Error("[s3-storage tests] S3_ENDPOINT is set but S3_ACCESS_KEY or S3_SECRET_KEY is not: set all three");
+      throw new Error(
+        "[s3-storage tests] S3_ENDPOINT is set but S3_ACCESS_KEY or S3_SECRET_KEY is not: set all three",
+      );
     }
     const ownsBucket = process.env["S3_BUCKET"] === undefined;
     if (ownsBucket) await createBucket(s3);
@@ -121,7 +137,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   if (!onPath("radosgw")) {
     const reason = `radosgw is not installed, so there is no S3 server to test against: ${INSTALL} (or set S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY)`;
     if (isCi()) throw new Error(`[s3-storage tests] ${reason}`);
-    process.stderr.write(`\n${"!".repeat(100)}\n!! [s3-storage tests] SKIPPING every S3 suite: ${reason}\n${"!".repeat(100)}\n\n`);
+    process.stderr.write(
+      `\n${"!".repeat(100)}\n!! [s3-storage tests] SKIPPING every S3 suite: ${reason}\n${"!".repeat(100)}\n\n`,
+    );
     project.provide("s3", null);
     project.provide("s3SkipReason", reason);
     return undefined;
@@ -129,13 +147,31 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
   const dir = await mkdtemp(path.join(tmpdir(), "tmgg-ceph-"));
   const clusterDir = path.join(dir, "cluster");
+  // If vitest exits without running the teardown (killed, crashed), stop the daemons anyway.
+  const stopOnExit = (): void => {
+    try {
+      execFileSync(path.join(SCRIPTS, "ceph-stop.sh"), [clusterDir], {
+        stdio: "ignore",
+        timeout: 30_000,
+      });
+    } catch {
+      // best effort while exiting
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", stopOnExit);
   const stop = async (): Promise<void> => {
-    await run(path.join(SCRIPTS, "ceph-stop.sh"), [clusterDir], { timeout: 60_000 }).catch(() => undefined);
+    process.removeListener("exit", stopOnExit);
+    await run(path.join(SCRIPTS, "ceph-stop.sh"), [clusterDir], { timeout: 60_000 }).catch(
+      () => undefined,
+    );
     await rm(dir, { recursive: true, force: true });
   };
   try {
     const port = await freePort();
-    await run(path.join(SCRIPTS, "ceph-start.sh"), [clusterDir, String(port)], { timeout: 180_000 });
+    await run(path.join(SCRIPTS, "ceph-start.sh"), [clusterDir, String(port)], {
+      timeout: 180_000,
+    });
     const env = Object.fromEntries(
       (await readFile(path.join(clusterDir, "env"), "utf8"))
         .split("\n")
@@ -155,9 +191,12 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   } catch (error) {
     await stop();
     const { stdout = "", stderr = "" } = error as { stdout?: string; stderr?: string };
-    throw new Error(`[s3-storage tests] could not start Ceph with scripts/ceph-start.sh: ${String(error)}\n${stdout}\n${stderr}`, {
-      cause: error,
-    });
+    throw new Error(
+      `[s3-storage tests] could not start Ceph with scripts/ceph-start.sh: ${String(error)}\n${stdout}\n${stderr}`,
+      {
+        cause: error,
+      },
+    );
   }
   return stop;
 }

@@ -27,7 +27,11 @@ const text = (bytes: Uint8Array | undefined): string | undefined =>
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
 /** Runs `task` over `items` with at most `limit` in flight. */
-async function inBatches<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+async function inBatches<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) await task(items[next++]!);
@@ -74,7 +78,9 @@ export function storageContract(
 
     it("reads back a string it stored, as UTF-8 bytes", async () => {
       await storage.put("stages/s1/runs/a.json", '{"val_loss": 0.5, "note": "héllo ✓"}');
-      expect(text(await storage.get("stages/s1/runs/a.json"))).toBe('{"val_loss": 0.5, "note": "héllo ✓"}');
+      expect(text(await storage.get("stages/s1/runs/a.json"))).toBe(
+        '{"val_loss": 0.5, "note": "héllo ✓"}',
+      );
     });
 
     it("reads back binary data byte for byte", async () => {
@@ -129,11 +135,30 @@ export function storageContract(
     });
 
     it("lists exactly the keys under a prefix, nested ones included, sorted", async () => {
-      const keys = ["b/z.json", "a/2/deep/x.json", "a/1.json", "ab/3.json", "a/10.json", "b.json", "a/2/y.json"];
+      const keys = [
+        "b/z.json",
+        "a/2/deep/x.json",
+        "a/1.json",
+        "ab/3.json",
+        "a/10.json",
+        "b.json",
+        "a/2/y.json",
+      ];
       for (const key of keys) await storage.put(key, key);
-      expect(await storage.list("a/")).toEqual(["a/1.json", "a/10.json", "a/2/deep/x.json", "a/2/y.json"]);
+      expect(await storage.list("a/")).toEqual([
+        "a/1.json",
+        "a/10.json",
+        "a/2/deep/x.json",
+        "a/2/y.json",
+      ]);
       expect(await storage.list("a/2/")).toEqual(["a/2/deep/x.json", "a/2/y.json"]);
-      expect(await storage.list("a")).toEqual(["a/1.json", "a/10.json", "a/2/deep/x.json", "a/2/y.json", "ab/3.json"]);
+      expect(await storage.list("a")).toEqual([
+        "a/1.json",
+        "a/10.json",
+        "a/2/deep/x.json",
+        "a/2/y.json",
+        "ab/3.json",
+      ]);
       expect(await storage.list("a/1")).toEqual(["a/1.json", "a/10.json"]);
       expect(await storage.list("")).toEqual([...keys].sort());
       expect(await storage.list("c/")).toEqual([]);
@@ -143,7 +168,10 @@ export function storageContract(
     it.skipIf(!large)(
       "lists more than 1,000 keys under a prefix, across pages",
       async () => {
-        const keys = Array.from({ length: 1_050 }, (_, i) => `stages/big/runs/run-${String(i).padStart(5, "0")}.json`);
+        const keys = Array.from(
+          { length: 1_050 },
+          (_, i) => `stages/big/runs/run-${String(i).padStart(5, "0")}.json`,
+        );
         await inBatches(keys, 32, (key) => storage.put(key, "{}"));
         await storage.put("stages/big/stage_result.json", "{}");
         await storage.put("stages/bigger/runs/other.json", "{}");
@@ -165,13 +193,27 @@ export function storageContract(
     });
 
     it("rejects keys that are not relative paths of plain segments", async () => {
-      for (const key of ["../x", "/abs", "a//b", "", "a/./b", "a/../b", "trailing/", "back\\slash"]) {
-        await expect(storage.put(key, "x"), `put ${JSON.stringify(key)}`).rejects.toThrow(/invalid key/);
-        await expect(storage.putIfAbsent(key, "x"), `putIfAbsent ${JSON.stringify(key)}`).rejects.toThrow(
+      for (const key of [
+        "../x",
+        "/abs",
+        "a//b",
+        "",
+        "a/./b",
+        "a/../b",
+        "trailing/",
+        "back\\slash",
+      ]) {
+        await expect(storage.put(key, "x"), `put ${JSON.stringify(key)}`).rejects.toThrow(
           /invalid key/,
         );
+        await expect(
+          storage.putIfAbsent(key, "x"),
+          `putIfAbsent ${JSON.stringify(key)}`,
+        ).rejects.toThrow(/invalid key/);
         await expect(storage.get(key), `get ${JSON.stringify(key)}`).rejects.toThrow(/invalid key/);
-        await expect(storage.delete(key), `delete ${JSON.stringify(key)}`).rejects.toThrow(/invalid key/);
+        await expect(storage.delete(key), `delete ${JSON.stringify(key)}`).rejects.toThrow(
+          /invalid key/,
+        );
       }
       await expect(storage.list("../")).rejects.toThrow(/invalid prefix/);
       await expect(storage.list("/abs/")).rejects.toThrow(/invalid prefix/);
