@@ -1,0 +1,574 @@
+/**
+ * The action's `main` step. `run()` is the one place where errors become output
+ * (core.setFailed); everything below returns an outcome or throws.
+ *
+ * Order of work: ignore what is not a command → authorize (collaborator permission API)
+ * → refuse fork PRs unless allowed → 👀 → check out exactly the PR's head SHA → resolve
+ * the stage against the files that exist → run through the coordinator with a sticky
+ * comment updated as runs finish → final report → job summary, outputs, artifact →
+ * commit status → 🚀 or 😕.
+ */
+import path from "node:path";
+import * as core from "@actions/core";
+import { context } from "@actions/github";
+import {
+  CloudRunnerFactory,
+  ExperimentCoordinator,
+  applyStageOverrides,
+  estimateRunsCostUsd,
+  loadBaseConfig,
+  loadStageConfig,
+  renderMarkdown,
+  renderProgressMarkdown,
+  type CloudStorage,
+  type CoordinatorEvent,
+  type ExperimentResult,
+  type StageConfig,
+  type StageResult,
+} from "@tmgg/core";
+import { createLocalRunner } from "@tmgg/local-runner";
+import { createModalRunner } from "@tmgg/modal-runner";
+import { createS3Storage } from "@tmgg/s3-storage";
+import { stageArtifact, uploadArtifact, type StagedArtifact } from "./artifacts.ts";
+import { authorize } from "./authorize.ts";
+import { CheckoutError, checkoutCommit, currentCommit } from "./checkout.ts";
+import type { SweepCommand } from "./command.ts";
+import { GitHubApi, type CommitState, type PullRequestInfo, type Reaction } from "./github-api.ts";
+import { InputError, readInputs, type ActionInputs } from "./inputs.ts";
+import {
+  HELP_TEXT,
+  code,
+  dryRunMarkdown,
+  refusalBody,
+  stageErrorMarkdown,
+  stageListMarkdown,
+  stickyMarker,
+} from "./messages.ts";
+import { RecordingRunner } from "./recording-runner.ts";
+import { STATE } from "./state.ts";
+import { listStages, stageFile } from "./stages.ts";
+import { StickyComment } from "./sticky-comment.ts";
+import { readTrigger, type Trigger } from "./trigger.ts";
+
+/** How a handled event ended: the job fails unless `isOk`. */
+interface Outcome {
+  isOk: boolean;
+  message: string;
+}
+
+const OK: Outcome = { isOk: true, message: "" };
+/** The job summary holds 1 MiB; a character can take up to 4 bytes. */
+const SUMMARY_MAX_CHARS = 250_000;
+/** The artifact's full report: large but bounded, so a 100k-run stage still renders. */
+const FULL_REPORT_MAX_CHARS = 20_000_000;
+const LOCAL_KILL_GRACE_MS = 3_000;
+
+CloudRunnerFactory.register("local", (options) => createLocalRunner(options));
+CloudRunnerFactory.register("modal", (options) => createModalRunner(options));
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Aborted on SIGINT/SIGTERM (the runner's cancel sends SIGINT, then SIGTERM 7.5 s later). */
+function watchSignals(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    core.info(`${name}: cancelling the runs in flight; finished runs are saved`);
+    controller.abort(new Error(`cancelled by ${name}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+function runUrl(): string | undefined {
+  const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
+  const repository = process.env.GITHUB_REPOSITORY;
+  const id = process.env.GITHUB_RUN_ID;
+  if (!repository || !id) return undefined;
+  const attempt = Number(process.env.GITHUB_RUN_ATTEMPT ?? "1");
+  return `${server}/${repository}/actions/runs/${id}${attempt > 1 ? `/attempts/${attempt}` : ""}`;
+}
+
+function workspace(): string {
+  return path.resolve(process.env.GITHUB_WORKSPACE || process.cwd());
+}
+
+/** One handled event: what it needs from GitHub and what it has said so far. */
+class Session {
+  readonly #api: GitHubApi;
+  readonly #inputs: ActionInputs;
+  readonly #trigger: Exclude<Trigger, { kind: "ignore" }>;
+  readonly #signal: AbortSignal;
+  readonly #cwd = workspace();
+  readonly #runUrl = runUrl();
+  #sticky: StickyComment | null = null;
+  #headSha: string | null = null;
+  #statusContext: string | null = null;
+
+  constructor(
+    api: GitHubApi,
+    inputs: ActionInputs,
+    trigger: Exclude<Trigger, { kind: "ignore" }>,
+    signal: AbortSignal,
+  ) {
+    this.#api = api;
+    this.#inputs = inputs;
+    this.#trigger = trigger;
+    this.#signal = signal;
+  }
+
+  get #prNumber(): number | null {
+    return this.#trigger.kind === "dispatch" ? null : this.#trigger.prNumber;
+  }
+
+  async #react(content: Reaction): Promise<void> {
+    if (this.#trigger.kind !== "comment") return;
+    try {
+      await this.#api.react(this.#trigger.commentId, content);
+    } catch (error) {
+      core.warning(`[action] could not add the ${content} reaction: ${errorMessage(error)}`);
+    }
+  }
+
+  /** A reply that is not the sticky comment: help, the stage list. Without a PR it goes to the log and the job summary. */
+  async #reply(body: string): Promise<string | undefined> {
+    const prNumber = this.#prNumber;
+    if (prNumber === null) {
+      core.info(body);
+      await core.summary.addRaw(body).write();
+      return undefined;
+    }
+    const ref = await this.#api.createComment(prNumber, body);
+    return ref.htmlUrl;
+  }
+
+  /** Says no and runs nothing: a short comment and 😕. Refusing a comment is not a job failure; refusing an event with no one to answer is. */
+  async #refuse(text: string): Promise<Outcome> {
+    core.notice(`tmgg-sweep refused: ${text}`);
+    if (this.#trigger.kind === "comment") {
+      await this.#api.createComment(this.#trigger.prNumber, refusalBody(text, this.#trigger.actor));
+      await this.#react("confused");
+      return OK;
+    }
+    await core.summary.addRaw(refusalBody(text, undefined)).write();
+    return { isOk: false, message: `[action] ${text}` };
+  }
+
+  async #status(state: CommitState, description: string): Promise<void> {
+    if (!this.#headSha || !this.#statusContext) return;
+    try {
+      await this.#api.createStatus(
+        this.#headSha,
+        state,
+        this.#statusContext,
+        description,
+        this.#runUrl,
+      );
+    } catch (error) {
+      core.warning(
+        `[action] could not set the commit status (needs statuses: write): ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  async handle(): Promise<Outcome> {
+    const { actor, command } = this.#trigger;
+    const { permission } = this.#inputs;
+    const access = await authorize(this.#api, actor, permission);
+    if (!access.isAllowed) {
+      return this.#refuse(
+        `\`/sweep\` needs the ${permission} role on this repository or higher; ${access.role ? `you have ${access.role}` : "you are not a collaborator"}. Nothing was run.`,
+      );
+    }
+    let pr: PullRequestInfo | null = null;
+    if (this.#prNumber !== null) {
+      pr = await this.#api.pullRequest(this.#prNumber);
+      const isFork = pr.headRepo !== pr.baseRepo;
+      if (isFork && !this.#inputs.allowForks) {
+        return this.#refuse(
+          `this pull request comes from ${pr.headRepo ? code(pr.headRepo, 80) : "a deleted fork"}; sweeps of fork PRs are off (the workflow can set \`allow-forks: true\`). Nothing was run.`,
+        );
+      }
+    }
+    await this.#react("eyes");
+    if (command.kind === "help") {
+      core.setOutput("comment-url", (await this.#reply(HELP_TEXT)) ?? "");
+      return OK;
+    }
+    if (command.kind === "invalid") {
+      return this.#refuse(
+        `I could not read that command: ${code(command.reason, 300)}.\n\n${HELP_TEXT}`,
+      );
+    }
+
+    if (pr) {
+      try {
+        const { moved, from } = await checkoutCommit(this.#cwd, pr.headSha);
+        if (moved)
+          core.info(
+            `checked out the PR head ${pr.headSha} (the workspace was at ${from ?? "nothing"})`,
+          );
+      } catch (error) {
+        if (error instanceof CheckoutError)
+          return this.#refuse(`${error.message}. Nothing was run.`);
+        throw error;
+      }
+      this.#headSha = pr.headSha;
+    } else {
+      this.#headSha = (await currentCommit(this.#cwd)) ?? (process.env.GITHUB_SHA || null);
+    }
+
+    const stagesDir = path.resolve(this.#cwd, this.#inputs.stagesDir);
+    if (command.kind === "list") {
+      core.setOutput(
+        "comment-url",
+        (await this.#reply(
+          stageListMarkdown(await listStages(stagesDir), this.#inputs.stagesDir),
+        )) ?? "",
+      );
+      return OK;
+    }
+    const file = await stageFile(stagesDir, command.stage);
+    if (!file) {
+      return this.#refuse(
+        `there is no stage ${code(command.stage, 80)}: a stage is a file \`${this.#inputs.stagesDir}/<name>.yaml\` (name of letters, digits, \`_\` and \`-\`) at commit \`${(this.#headSha ?? "").slice(0, 7)}\`.\n\n${stageListMarkdown(await listStages(stagesDir), this.#inputs.stagesDir)}`,
+      );
+    }
+    return this.#sweep(command, file);
+  }
+
+  async #prepare(
+    command: Extract<SweepCommand, { kind: "run" }>,
+    file: string,
+  ): Promise<{ stage: StageConfig; baseConfig: Record<string, unknown> }> {
+    const relative = path.relative(this.#cwd, file);
+    const stage = applyStageOverrides(await loadStageConfig(relative), command.overrides, relative);
+    const baseConfig = await loadBaseConfig(stage, {
+      projectRoot: this.#cwd,
+      file: this.#inputs.baseConfig,
+    });
+    return { stage, baseConfig };
+  }
+
+  async #storage(): Promise<CloudStorage | string> {
+    const { storage } = this.#inputs;
+    return storage.startsWith("s3://")
+      ? createS3Storage(storage)
+      : path.resolve(this.#cwd, storage);
+  }
+
+  async #sweep(command: Extract<SweepCommand, { kind: "run" }>, file: string): Promise<Outcome> {
+    const marker = stickyMarker(command.stage);
+    const prNumber = this.#prNumber;
+    const interval = this.#inputs.progressIntervalSeconds * 1000;
+    const sticky =
+      prNumber === null ? null : new StickyComment(this.#api, prNumber, marker, interval);
+    this.#sticky = sticky;
+    if (sticky)
+      sticky.onError = (error) =>
+        core.warning(`[action] a progress update of the comment failed: ${errorMessage(error)}`);
+    const sha = this.#headSha ?? "";
+
+    let prepared;
+    try {
+      prepared = await this.#prepare(command, file);
+    } catch (error) {
+      const message = errorMessage(error);
+      const body = stageErrorMarkdown(command.stage, marker, message, this.#runUrl);
+      if (sticky) core.setOutput("comment-url", (await sticky.finish(body)).htmlUrl);
+      else await core.summary.addRaw(body).write();
+      await this.#react("confused");
+      return { isOk: false, message };
+    }
+    const { stage, baseConfig } = prepared;
+    const gpuType = this.#inputs.gpuType ?? stage.gpuType;
+    const localRoot = path.join(
+      process.env.RUNNER_TEMP || path.join(this.#cwd, ".tmgg"),
+      "tmgg-sweep",
+    );
+    const sandboxIds = new Set<string>();
+    if (this.#inputs.modalTokenId) process.env.MODAL_TOKEN_ID = this.#inputs.modalTokenId;
+    if (this.#inputs.modalTokenSecret)
+      process.env.MODAL_TOKEN_SECRET = this.#inputs.modalTokenSecret;
+
+    const coordinatorFor = (
+      backend: RecordingRunner | string,
+      storage: CloudStorage | string,
+    ): ExperimentCoordinator =>
+      new ExperimentCoordinator({
+        backend,
+        storage,
+        cacheDir: path.join(localRoot, "cache"),
+        projectRoot: this.#cwd,
+        commitSha: sha || null,
+      });
+
+    if (command.isDryRun) {
+      const coordinator = coordinatorFor(this.#inputs.backend, await this.#storage());
+      try {
+        const plan = await coordinator.planStage(stage, baseConfig, { resume: !command.isFresh });
+        const durations = [...plan.stored.values()]
+          .filter((r) => r.status === "completed")
+          .map((r) => r.durationSeconds);
+        const body = dryRunMarkdown(
+          {
+            stage,
+            total: plan.runs.length,
+            toRun: plan.runs.length - plan.skip.size,
+            skipped: plan.skip.size,
+            groups: new Set(plan.runs.map((r) => r.groupId)).size,
+            runIds: plan.runs.map((r) => r.runId),
+            skippedIds: plan.skip,
+            backend: this.#inputs.backend,
+            gpuType,
+            timeoutSeconds: stage.timeoutSeconds,
+            typicalSeconds: durations.length
+              ? durations.reduce((a, b) => a + b, 0) / durations.length
+              : undefined,
+            overrides: command.overrides,
+            isFresh: command.isFresh,
+            commitSha: sha,
+            runUrl: this.#runUrl,
+          },
+          marker,
+        );
+        if (sticky) core.setOutput("comment-url", (await sticky.finish(body)).htmlUrl);
+        await core.summary.addRaw(body).write();
+        return OK;
+      } finally {
+        await coordinator.close();
+      }
+    }
+
+    const runner = new RecordingRunner(
+      await CloudRunnerFactory.create(
+        this.#inputs.backend,
+        this.#inputs.backend === "local"
+          ? { outputDir: path.join(localRoot, "outputs"), killGraceMs: LOCAL_KILL_GRACE_MS }
+          : {
+              cacheDir: path.join(localRoot, "cache"),
+              onSandbox: ({ sandboxId }: { sandboxId: string }) => {
+                sandboxIds.add(sandboxId);
+                core.saveState(STATE.sandboxes, JSON.stringify([...sandboxIds]));
+              },
+            },
+      ),
+    );
+    const coordinator = coordinatorFor(runner, await this.#storage());
+    this.#statusContext = `tmgg-sweep/${command.stage}`;
+    const progress = { total: 0, completed: 0, failed: 0, running: 0, skipped: 0 };
+    const recent: ExperimentResult[] = [];
+    const progressBody = (): string =>
+      renderProgressMarkdown({
+        stage: stage.name,
+        ...progress,
+        commitSha: sha,
+        marker,
+        recent,
+        ...(this.#runUrl ? { runUrl: this.#runUrl } : {}),
+      });
+    const onEvent = (event: CoordinatorEvent): void => {
+      switch (event.type) {
+        case "planned":
+          progress.total = event.total;
+          progress.skipped = event.skipped;
+          core.info(
+            `stage ${stage.name}: ${event.total} runs, ${event.toRun} to run, ${event.skipped} already completed`,
+          );
+          break;
+        case "started":
+          progress.running++;
+          break;
+        case "finished":
+          progress.running = event.counts.running;
+          progress.completed = event.counts.completed - progress.skipped;
+          progress.failed = event.counts.failed;
+          recent.push(event.result);
+          if (recent.length > 10) recent.shift();
+          core.info(
+            `${event.counts.done}/${event.counts.total} ${event.result.status} ${event.result.runId}`,
+          );
+          break;
+        case "warning":
+          core.warning(event.message);
+          return;
+        default:
+          return;
+      }
+      sticky?.update(progressBody());
+    };
+
+    await this.#status("pending", `sweep ${stage.name} running`);
+    let result: StageResult;
+    try {
+      const ref = sticky ? await sticky.write(progressBody()) : null;
+      if (ref) {
+        core.saveState(STATE.commentId, String(ref.id));
+        core.setOutput("comment-url", ref.htmlUrl);
+      }
+      result = await coordinator.runStage(stage, baseConfig, {
+        parallelism: this.#inputs.parallelism,
+        resume: !command.isFresh,
+        signal: this.#signal,
+        onEvent,
+        gpuType,
+      });
+    } finally {
+      sticky?.close();
+      await coordinator.close();
+      if (this.#inputs.backend === "modal") {
+        const inner = runner.inner as { sandboxIds?: () => string[] };
+        core.saveState(STATE.sandboxes, JSON.stringify(inner.sandboxIds?.() ?? []));
+      }
+    }
+    return this.#report(command, stage, result, runner.localFolders);
+  }
+
+  async #report(
+    command: Extract<SweepCommand, { kind: "run" }>,
+    stage: StageConfig,
+    result: StageResult,
+    localFolders: ReadonlyMap<string, string>,
+  ): Promise<Outcome> {
+    const isCancelled = this.#signal.aborted;
+    const { summary } = result;
+    const isComplete = summary.completed === summary.totalExperiments;
+    const cost = result.estimatedCostUsd ?? estimateRunsCostUsd(result.experiments) ?? undefined;
+    const notes: string[] = [];
+    if (isCancelled)
+      notes.push(
+        "⏹️ Cancelled: the runs in flight were stopped; finished runs are saved and skipped next time.",
+      );
+    if (command.overrides.length > 0) notes.push(`Overrides: ${command.overrides.join(" ")}`);
+    if (command.isFresh) notes.push("--fresh: stored results were ignored");
+    const options = {
+      marker: stickyMarker(command.stage),
+      notes,
+      ...(this.#runUrl ? { runUrl: this.#runUrl } : {}),
+      ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
+    };
+
+    const artifactRoot = path.join(
+      process.env.RUNNER_TEMP || path.join(this.#cwd, ".tmgg"),
+      "tmgg-sweep",
+      `artifact-${command.stage}`,
+    );
+    let staged: StagedArtifact | null = null;
+    try {
+      staged = await stageArtifact(
+        artifactRoot,
+        result,
+        renderMarkdown(result, { ...options, maxChars: FULL_REPORT_MAX_CHARS }),
+        localFolders,
+      );
+      for (const note of staged.notes) notes.push(`Artifact: ${note}`);
+    } catch (error) {
+      core.warning(
+        `[action] could not prepare the artifact in ${artifactRoot}: ${errorMessage(error)}`,
+      );
+    }
+
+    if (this.#sticky) {
+      const ref = await this.#sticky.finish(renderMarkdown(result, options));
+      core.setOutput("comment-url", ref.htmlUrl);
+    }
+    core.saveState(STATE.phase, "reported");
+    const best = result.bestMetrics?.[result.objective.metric];
+    const headline = `${summary.completed}/${summary.totalExperiments} completed${best === undefined ? "" : `, best ${result.objective.metric} ${best.toPrecision(4)}`}`;
+    const state: CommitState = isCancelled ? "error" : isComplete ? "success" : "failure";
+    const upload = async (): Promise<void> => {
+      if (!staged) return;
+      const name = `tmgg-sweep-${command.stage}${Number(process.env.GITHUB_RUN_ATTEMPT ?? "1") > 1 ? `-attempt-${process.env.GITHUB_RUN_ATTEMPT}` : ""}`;
+      try {
+        const outcome = await uploadArtifact(name, staged);
+        if (outcome.isUploaded)
+          core.info(
+            `uploaded the artifact ${name} (${outcome.sizeBytes ?? "?"} bytes, id ${outcome.id ?? "?"})`,
+          );
+        else core.warning(`[action] the artifact was not uploaded: ${outcome.reason}`);
+      } catch (error) {
+        core.warning(`[action] uploading the artifact ${name} failed: ${errorMessage(error)}`);
+      }
+    };
+
+    // Cancelled: the runner kills this step about 10 s after its SIGINT, so the comment, the
+    // status and the reaction go first and the upload last.
+    if (!isCancelled) await upload();
+    await core.summary
+      .addRaw(renderMarkdown(result, { ...options, maxChars: SUMMARY_MAX_CHARS }))
+      .write();
+    core.setOutput("stage-result", staged?.stageResultPath ?? "");
+    core.setOutput("best-config", JSON.stringify(result.bestConfig));
+    core.setOutput("success-rate", String(summary.successRate));
+    await this.#status(state, isCancelled ? `cancelled: ${headline}` : headline);
+    await this.#react(isComplete && !isCancelled ? "rocket" : "confused");
+    if (isCancelled) await upload();
+
+    if (isCancelled)
+      return { isOk: false, message: `[action] sweep ${stage.name} cancelled: ${headline}` };
+    if (!isComplete) {
+      return {
+        isOk: false,
+        message: `[action] sweep ${stage.name}: ${summary.totalExperiments - summary.completed} of ${summary.totalExperiments} runs did not complete (see the report)`,
+      };
+    }
+    return OK;
+  }
+
+  /** After an unexpected error: says so where the user is looking, as far as that still works. */
+  async reportCrash(error: unknown): Promise<void> {
+    const message = errorMessage(error);
+    try {
+      if (this.#sticky) {
+        this.#sticky.close();
+        const stage = this.#trigger.command.kind === "run" ? this.#trigger.command.stage : "";
+        await this.#sticky.write(
+          stageErrorMarkdown(stage, stickyMarker(stage), message, this.#runUrl),
+        );
+      } else if (this.#trigger.kind === "comment") {
+        await this.#api.createComment(
+          this.#trigger.prNumber,
+          refusalBody(`the sweep failed: ${code(message, 1_000)}`, this.#trigger.actor),
+        );
+      }
+    } catch (inner) {
+      core.warning(
+        `[action] could not report the failure in the pull request: ${errorMessage(inner)}`,
+      );
+    }
+    await this.#status("error", `failed: ${message}`);
+    await this.#react("confused");
+  }
+}
+
+/** The action's entry: handles the event; every error ends here as core.setFailed. */
+export async function run(): Promise<void> {
+  const signals = watchSignals();
+  let session: Session | undefined;
+  try {
+    const inputs = readInputs();
+    const trigger = readTrigger(context, inputs);
+    if (trigger.kind === "ignore") {
+      core.info(`tmgg-sweep: nothing to do: ${trigger.reason}`);
+      return;
+    }
+    const api = new GitHubApi(inputs.githubToken, context.repo.owner, context.repo.repo);
+    session = new Session(api, inputs, trigger, signals.signal);
+    const outcome = await session.handle();
+    if (!outcome.isOk) core.setFailed(outcome.message);
+  } catch (error) {
+    if (!(error instanceof InputError)) await session?.reportCrash(error);
+    core.setFailed(errorMessage(error));
+  } finally {
+    signals.dispose();
+  }
+}
