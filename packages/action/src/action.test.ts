@@ -643,6 +643,59 @@ command: [node, train.mjs]
   });
 });
 
+describe("gate mode", () => {
+  it("checks and answers on a cheap runner, and leaves the sweep to the next job, which takes over the comment", async () => {
+    await using workspace = await createWorkspace();
+    await using f = await fakes(workspace, {
+      permissions: { maintainer: MAINTAINER },
+    });
+    const gate = await runAction({
+      dist,
+      workspace,
+      eventName: "issue_comment",
+      payload: commentPayload("/sweep s seeds=1", { id: 1 }),
+      inputs: { gate: "true" },
+      env: f.env,
+    });
+    expect(gate.code, gate.stdout).toBe(0);
+    expect(gate.outputs.run).toBe("true");
+    const [sticky] = f.github.commentsOn(7);
+    expect(sticky!.body).toContain("is queued");
+    expect(await runFolders(workspace, "s")).toEqual([]);
+    expect(f.github.statuses).toEqual([]);
+
+    const refused = await runAction({
+      dist,
+      workspace,
+      eventName: "issue_comment",
+      payload: commentPayload("/sweep s", { id: 2, user: "stranger" }),
+      inputs: { gate: "true" },
+      env: f.env,
+    });
+    expect(refused.outputs.run).toBe("false");
+    const ignored = await runAction({
+      dist,
+      workspace,
+      eventName: "issue_comment",
+      payload: commentPayload("lgtm", { id: 3 }),
+      inputs: { gate: "true" },
+      env: f.env,
+    });
+    expect(ignored.outputs.run).toBe("false");
+
+    const sweep = await runAction({
+      dist,
+      workspace,
+      eventName: "issue_comment",
+      payload: commentPayload("/sweep s seeds=1", { id: 1 }),
+      env: f.env,
+    });
+    expect(sweep.code, sweep.stdout).toBe(0);
+    expect(f.github.commentsOn(7).filter((c) => c.user.type === "Bot")).toHaveLength(2); // the sticky and the refusal
+    expect(sticky!.body).toContain("all runs completed");
+  });
+});
+
 describe("events other than comments", () => {
   it("workflow_dispatch runs the stage input on the checked-out commit, reports in the job summary and sets the status", async () => {
     await using workspace = await createWorkspace();

@@ -38,8 +38,9 @@ export class GitHubApi {
   readonly repo: string;
   readonly #octokit: ReturnType<typeof getOctokit>;
 
-  constructor(token: string, owner: string, repo: string) {
-    this.#octokit = getOctokit(token);
+  /** `baseUrl` defaults to GITHUB_API_URL (read by @actions/github when it is imported). */
+  constructor(token: string, owner: string, repo: string, baseUrl?: string) {
+    this.#octokit = getOctokit(token, baseUrl ? { baseUrl } : {});
     this.owner = owner;
     this.repo = repo;
   }

@@ -19,6 +19,8 @@ export interface ActionInputs {
   overrides: string[];
   fresh: boolean;
   dryRun: boolean;
+  /** Gate mode: check and answer everything, but leave real runs to a later job (output `run`). */
+  gate: boolean;
   baseConfig: string | undefined;
   progressIntervalSeconds: number;
 }
@@ -91,6 +93,7 @@ export function readInputs(): ActionInputs {
     overrides: core.getInput("overrides").split(/\s+/).filter(Boolean),
     fresh: bool("fresh"),
     dryRun: bool("dry-run"),
+    gate: bool("gate"),
     baseConfig: optional("base-config"),
     progressIntervalSeconds: number("progress-interval-seconds", 15, 0, false),
   };

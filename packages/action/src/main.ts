@@ -39,6 +39,7 @@ import {
   HELP_TEXT,
   code,
   dryRunMarkdown,
+  queuedMarkdown,
   refusalBody,
   stageErrorMarkdown,
   stageListMarkdown,
@@ -113,6 +114,8 @@ class Session {
   #sticky: StickyComment | null = null;
   #headSha: string | null = null;
   #statusContext: string | null = null;
+  /** Gate mode: a real run was asked for and passed every check. */
+  shouldRun = false;
 
   constructor(
     api: GitHubApi,
@@ -290,6 +293,17 @@ class Session {
       return { isOk: false, message };
     }
     const { stage, baseConfig } = prepared;
+    if (this.#inputs.gate && !command.isDryRun) {
+      // a later job (on a GPU runner) runs it; this one has checked everything it can
+      this.shouldRun = true;
+      if (sticky) {
+        const ref = await sticky.write(
+          queuedMarkdown(command.stage, stickyMarker(command.stage), sha, this.#runUrl),
+        );
+        core.setOutput("comment-url", ref.htmlUrl);
+      }
+      return OK;
+    }
     const gpuType = this.#inputs.gpuType ?? stage.gpuType;
     const localRoot = path.join(
       process.env.RUNNER_TEMP || path.join(this.#cwd, ".tmgg"),
@@ -558,12 +572,14 @@ export async function run(): Promise<void> {
     const inputs = readInputs();
     const trigger = readTrigger(context, inputs);
     if (trigger.kind === "ignore") {
+      if (inputs.gate) core.setOutput("run", "false");
       core.info(`tmgg-sweep: nothing to do: ${trigger.reason}`);
       return;
     }
     const api = new GitHubApi(inputs.githubToken, context.repo.owner, context.repo.repo);
     session = new Session(api, inputs, trigger, signals.signal);
     const outcome = await session.handle();
+    if (inputs.gate) core.setOutput("run", String(session.shouldRun));
     if (!outcome.isOk) core.setFailed(outcome.message);
   } catch (error) {
     if (!(error instanceof InputError)) await session?.reportCrash(error);

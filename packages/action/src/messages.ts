@@ -183,3 +183,18 @@ export function stageErrorMarkdown(
     ...(runUrl ? ["", `[Workflow run](${runUrl})`] : []),
   ].join("\n");
 }
+
+/** The sticky comment a gate job leaves for the job that will run the sweep. */
+export function queuedMarkdown(
+  stage: string,
+  marker: string,
+  commitSha: string,
+  runUrl: string | undefined,
+): string {
+  return [
+    markerComment(marker),
+    `## ⏳ Sweep ${code(stage, 60)} is queued`,
+    "",
+    `Checked and waiting for a runner; this comment shows the progress once it starts. Commit \`${commitSha.slice(0, 7)}\`.${runUrl ? ` [Workflow run](${runUrl})` : ""}`,
+  ].join("\n");
+}

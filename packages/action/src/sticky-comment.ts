@@ -83,12 +83,12 @@ export class StickyComment {
   }
 
   async #put(body: string): Promise<CommentRef> {
+    if (!body.startsWith(this.#markerLine)) body = `${this.#markerLine}\n${body}`;
     if (body.length > MAX_COMMENT_CHARS) {
       throw new RangeError(
-        `[action] a comment body of ${body.length} characters is over GitHub's ${MAX_COMMENT_CHARS}`,
+        `[action] a comment body of ${body.length} characters is over GitHub's ${MAX_COMMENT_CHARS}; render it with a smaller maxChars`,
       );
     }
-    if (!body.startsWith(this.#markerLine)) body = `${this.#markerLine}\n${body}`;
     if (!this.#found) {
       this.#ref = await this.#api.findComment(this.#issueNumber, this.#markerLine);
       this.#found = true;
