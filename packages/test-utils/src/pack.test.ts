@@ -28,7 +28,12 @@ beforeAll(async () => {
     tarballs.push(path.join(project, info!.filename));
   }
   await writeFile(path.join(project, "package.json"), JSON.stringify({ name: "pack-check", private: true, type: "module" }));
-  await run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", ...tarballs], { cwd: project, timeout: 240_000 });
+  try {
+    await run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", ...tarballs], { cwd: project, timeout: 240_000 });
+  } catch (error) {
+    const { stderr = "", stdout = "" } = error as { stderr?: string; stdout?: string };
+    throw new Error(`npm install of the packed packages failed:\n${stdout}\n${stderr}`, { cause: error });
+  }
 }, 300_000);
 
 afterAll(async () => {
