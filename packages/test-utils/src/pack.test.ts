@@ -29,7 +29,7 @@ beforeAll(async () => {
   }
   await writeFile(path.join(project, "package.json"), JSON.stringify({ name: "pack-check", private: true, type: "module" }));
   try {
-    await run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", ...tarballs], { cwd: project, timeout: 240_000 });
+    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", ...tarballs], { cwd: project, timeout: 240_000 });
   } catch (error) {
     const { stderr = "", stdout = "" } = error as { stderr?: string; stdout?: string };
     throw new Error(`npm install of the packed packages failed:\n${stdout}\n${stderr}`, { cause: error });
