@@ -161,6 +161,24 @@ describe("a maintainer's /sweep on a pull request", () => {
     expect(
       f.github.writes().filter((w) => w.startsWith("POST /repos/octo/sweeps/issues/7/comments")),
     ).toHaveLength(1);
+
+    // a dry run gets its own comment and leaves the report where it is
+    const report = sticky.body;
+    const dry = await runAction({
+      dist,
+      workspace,
+      eventName: "issue_comment",
+      payload: commentPayload("/sweep s --dry-run", { id: 557 }),
+      env: f.env,
+    });
+    expect(dry.code).toBe(0);
+    expect(sticky.body).toBe(report);
+    const bots = f.github.commentsOn(7).filter((c) => c.user.type === "Bot");
+    expect(bots.map((c) => c.body.split("\n")[0])).toEqual([
+      "<!-- tmgg-sweep:s -->",
+      "<!-- tmgg-sweep:s:dry-run -->",
+    ]);
+    expect(bots[1]!.body).toContain("**to run:** 0 · **skipped (already completed):** 6");
   });
 });
 
@@ -181,6 +199,35 @@ async function runFolders(workspace: Workspace, stage: string): Promise<string[]
     return [];
   }
 }
+
+describe("a sweep with failures", () => {
+  it("reports the failure with its stderr tail, reacts 😕, sets a failure status and fails the job", async () => {
+    const flaky = STAGE_S.replace("name: s", "name: flaky")
+      .replace("learning_rate: [0.001, 0.01, 0.1]", "learning_rate: [0.01]\n  fail: [false, true]")
+      .replace("seeds: [1, 2]", "seeds: [1]");
+    await using workspace = await createWorkspace({ flaky });
+    await using f = await fakes(workspace);
+    const run = await runAction({
+      dist,
+      workspace,
+      eventName: "issue_comment",
+      payload: commentPayload("/sweep flaky"),
+      env: f.env,
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain("::error::[action] sweep flaky: 1 of 2 runs did not complete");
+    const [sticky] = f.github.commentsOn(7);
+    expect(sticky!.body).toContain("boom: this configuration fails on purpose");
+    expect(f.github.reactions.map((r) => r.content)).toEqual(["eyes", "confused"]);
+    expect(f.github.statuses.at(-1)).toMatchObject({
+      state: "failure",
+      description: expect.stringMatching(/^1\/2 completed/) as unknown,
+    });
+    expect(run.outputs["success-rate"]).toBe("0.5");
+    const zip = f.artifacts.artifacts.get("tmgg-sweep-flaky")!.bytes;
+    expect(zip.toString("latin1")).toMatch(/logs\/[^/]*fail=true[^/]*\/stderr\.log/);
+  });
+});
 
 describe("who may run a sweep", () => {
   it("refuses a commenter who is not a collaborator (404) or only reads, with a short comment and 😕, and runs nothing", async () => {
@@ -316,7 +363,7 @@ describe("what a /sweep comment can ask", () => {
     });
     expect(run.code, run.stdout).toBe(0);
     const [plan] = f.github.commentsOn(7);
-    expect(plan!.body.startsWith("<!-- tmgg-sweep:s -->")).toBe(true);
+    expect(plan!.body.startsWith("<!-- tmgg-sweep:s:dry-run -->")).toBe(true);
     expect(plan!.body).toContain("dry run — nothing was run");
     expect(plan!.body).toContain(
       "**Runs:** 6 (3 configurations × 2 seeds) · **to run:** 6 · **skipped (already completed):** 0",

@@ -38,6 +38,7 @@ import { InputError, readInputs, type ActionInputs } from "./inputs.ts";
 import {
   HELP_TEXT,
   code,
+  dryRunMarker,
   dryRunMarkdown,
   queuedMarkdown,
   refusalBody,
@@ -156,7 +157,7 @@ class Session {
 
   /** Says no and runs nothing: a short comment and 😕. Refusing a comment is not a job failure; refusing an event with no one to answer is. */
   async #refuse(text: string): Promise<Outcome> {
-    core.notice(`tmgg-sweep refused: ${text}`);
+    core.notice(`tmgg-sweep refused: ${text.split("\n")[0]}`);
     if (this.#trigger.kind === "comment") {
       await this.#api.createComment(this.#trigger.prNumber, refusalBody(text, this.#trigger.actor));
       await this.#react("confused");
@@ -270,7 +271,8 @@ class Session {
   }
 
   async #sweep(command: Extract<SweepCommand, { kind: "run" }>, file: string): Promise<Outcome> {
-    const marker = stickyMarker(command.stage);
+    // a dry run has its own sticky comment, so it never hides the stage's last report
+    const marker = command.isDryRun ? dryRunMarker(command.stage) : stickyMarker(command.stage);
     const prNumber = this.#prNumber;
     const interval = this.#inputs.progressIntervalSeconds * 1000;
     const sticky =
@@ -418,17 +420,20 @@ class Session {
         default:
           return;
       }
+      if (event.type === "planned" && sticky) {
+        // the plan goes out at once; progress after it is throttled
+        sticky.write(progressBody()).then((ref) => {
+          core.saveState(STATE.commentId, String(ref.id));
+          core.setOutput("comment-url", ref.htmlUrl);
+        }, sticky.onError);
+        return;
+      }
       sticky?.update(progressBody());
     };
 
     await this.#status("pending", `sweep ${stage.name} running`);
     let result: StageResult;
     try {
-      const ref = sticky ? await sticky.write(progressBody()) : null;
-      if (ref) {
-        core.saveState(STATE.commentId, String(ref.id));
-        core.setOutput("comment-url", ref.htmlUrl);
-      }
       result = await coordinator.runStage(stage, baseConfig, {
         parallelism: this.#inputs.parallelism,
         resume: !command.isFresh,

@@ -10,6 +10,11 @@ export function stickyMarker(stage: string): string {
   return `tmgg-sweep:${stage}`;
 }
 
+/** Hidden marker of the sticky dry-run plan of a (PR, stage). */
+export function dryRunMarker(stage: string): string {
+  return `tmgg-sweep:${stage}:dry-run`;
+}
+
 /** The marker as it appears in a comment body. */
 export function markerComment(marker: string): string {
   return `<!-- ${marker} -->`;

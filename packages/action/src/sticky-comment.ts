@@ -72,6 +72,7 @@ export class StickyComment {
   }
 
   #enqueue(body: string): Promise<CommentRef> {
+    this.#lastWriteAt = Date.now(); // the throttle counts from the newest write, sent or queued
     const written = this.#queue.then(() => this.#put(body));
     this.#queue = written.catch(() => undefined);
     return written;
