@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import type { ExperimentSpec } from "./cloud-runner.ts";
+import type { ExperimentSpec, ProgressPoint } from "./cloud-runner.ts";
 import { metricsSchema, type ExperimentStatus, type Metrics } from "./schemas.ts";
 
 export const METRICS_FILE = "metrics.json";
@@ -142,6 +142,26 @@ export async function readMetricsFile(runDir: string): Promise<MetricsReading> {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   return parseMetrics(text);
+}
+
+/**
+ * A `metrics.jsonl` line's numeric fields, or undefined when the line is not a JSON
+ * object with some (blank, partial or malformed lines are skipped, never fatal).
+ */
+export function parseProgressLine(line: string): ProgressPoint | undefined {
+  if (!line.trim()) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return undefined;
+  const point: ProgressPoint = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (typeof value === "number" && Number.isFinite(value)) point[key] = value;
+  }
+  return Object.keys(point).length > 0 ? point : undefined;
 }
 
 /** How a run ended, as the runner saw it. */

@@ -5,6 +5,8 @@
  * own prices (`overrides`) when yours differ.
  */
 
+import { GPU_TIERS } from "./gpu-types.ts";
+
 /** When the table was last checked against Modal's pricing page. */
 export const GPU_PRICES_AS_OF = "2026-05";
 
@@ -24,19 +26,18 @@ export const MODAL_GPU_PRICES_USD_PER_HOUR: Readonly<Record<string, number>> = O
   B200: 6.25,
 });
 
-/**
- * Other spellings of a priced GPU, and the original module's tiers (`standard` → A10G…;
- * the `h100` tier is Modal's `H100` once upper-cased).
- */
+/** Other spellings of a priced GPU, and the original module's tiers (`standard` → A10G…). */
 const ALIASES: Readonly<Record<string, string>> = {
   A10: "A10G",
   A100: "A100-40GB",
   "H100!": "H100",
   "B200+": "B200",
-  STANDARD: "A10G",
-  DEBUG: "T4",
-  FAST: "A100-40GB",
-  MULTI: "A100-40GB:2",
+  ...Object.fromEntries(
+    Object.entries(GPU_TIERS).map(([tier, gpu]) => [
+      tier.toUpperCase(),
+      gpu.replace(/^A100(?=:|$)/, "A100-40GB"),
+    ]),
+  ),
 };
 
 function lookup(name: string, overrides: Readonly<Record<string, number>>): number | undefined {

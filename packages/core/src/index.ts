@@ -49,6 +49,7 @@ export {
   hydraOverrides,
   judgeOutcome,
   parseMetrics,
+  parseProgressLine,
   readMetricsFile,
   resolveSpec,
 } from "./experiment-contract.ts";
@@ -65,6 +66,7 @@ export {
   estimateRunsCostUsd,
 } from "./gpu-prices.ts";
 export type { CostedRun } from "./gpu-prices.ts";
+export { GPU_TIERS, GPU_TYPES, MODAL_GPU_NAMES } from "./gpu-types.ts";
 export { LocalStorage } from "./local-storage.ts";
 export { StagePlanner, gridPoints, gridSize } from "./plan.ts";
 export type { PlanPair, PlannedRun, PlannerOptions } from "./plan.ts";
@@ -83,7 +85,6 @@ export { canonicalJson, configHash, groupId, runId, runSlug } from "./run-id.ts"
 export { CloudRunnerFactory } from "./runner-factory.ts";
 export type { RunnerFactory } from "./runner-factory.ts";
 export {
-  GPU_TYPES,
   IDENTIFIER_PATTERN,
   RUN_ID_PATTERN,
   camelCase,

@@ -5,36 +5,13 @@
  * (configs, metrics, hyperparameter names) untouched.
  */
 import { z } from "zod";
+import { GPU_TYPES } from "./gpu-types.ts";
 
 /** Stage names, run ids and other identifiers that become file names. */
 export const IDENTIFIER_PATTERN = /^[A-Za-z0-9_-]+$/;
 
 /** Run ids (`gnn_sbm_learning_rate=0.001_seed=1-3fa9c2d1e0`): safe as a file name and an S3 key. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.=-]*$/;
-
-/** GPU types accepted in `gpu_type` (Modal's names plus the original module's tiers); `:N` for N GPUs. */
-export const GPU_TYPES = [
-  "standard",
-  "debug",
-  "fast",
-  "multi",
-  "h100",
-  "cpu",
-  "T4",
-  "L4",
-  "A10",
-  "A10G",
-  "L40S",
-  "A100",
-  "A100-40GB",
-  "A100-80GB",
-  "RTX-PRO-6000",
-  "H100",
-  "H100!",
-  "H200",
-  "B200",
-  "B200+",
-] as const;
 
 const gpuTypeSchema = z.string().refine(
   (value) => {

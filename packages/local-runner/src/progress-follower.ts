@@ -1,27 +1,11 @@
 import { open } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ProgressPoint } from "@tmgg/core";
+import { parseProgressLine, type ProgressPoint } from "@tmgg/core";
 
 /** Longest progress line kept; longer ones are skipped whole. */
 const MAX_LINE_BYTES = 1024 * 1024;
 const READ_CHUNK_BYTES = 64 * 1024;
-
-/** A progress line's numeric fields, or undefined when the line is not a JSON object with some. */
-export function parseProgressLine(line: string): ProgressPoint | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return undefined;
-  const point: ProgressPoint = {};
-  for (const [key, value] of Object.entries(raw)) {
-    if (typeof value === "number" && Number.isFinite(value)) point[key] = value;
-  }
-  return Object.keys(point).length > 0 ? point : undefined;
-}
 
 /**
  * Follows a `metrics.jsonl` file as an experiment appends to it, polling from where it
@@ -61,7 +45,9 @@ export class ProgressFollower {
   async #run(): Promise<void> {
     while (!this.#stopped.signal.aborted) {
       await this.#poll();
-      await sleep(this.#intervalMs, undefined, { signal: this.#stopped.signal }).catch(() => undefined);
+      await sleep(this.#intervalMs, undefined, { signal: this.#stopped.signal }).catch(
+        () => undefined,
+      );
     }
   }
 

@@ -1,29 +1,6 @@
-/** GPU names Modal accepts (`TYPE[:N]`), as it lists them. */
-export const MODAL_GPU_NAMES = [
-  "T4",
-  "L4",
-  "A10",
-  "A10G",
-  "L40S",
-  "A100",
-  "A100-40GB",
-  "A100-80GB",
-  "RTX-PRO-6000",
-  "H100",
-  "H100!",
-  "H200",
-  "B200",
-  "B200+",
-] as const;
+import { GPU_TIERS, MODAL_GPU_NAMES } from "@tmgg/core";
 
-/** The original module's tiers and the Modal GPU each stands for. */
-export const GPU_TIERS: Readonly<Record<string, string>> = Object.freeze({
-  standard: "A10G",
-  debug: "T4",
-  fast: "A100-40GB",
-  multi: "A100:2",
-  h100: "H100",
-});
+export { GPU_TIERS, MODAL_GPU_NAMES };
 
 const MAX_GPUS = 8;
 

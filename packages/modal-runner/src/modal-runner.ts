@@ -21,6 +21,7 @@ import {
   expandCommand,
   judgeOutcome,
   parseMetrics,
+  parseProgressLine,
   resolveSpec,
   type ContractPaths,
   type ExperimentResult,
@@ -243,22 +244,6 @@ class ProgressLines {
     }
     this.#seen = Math.max(this.#seen, lines.length);
   }
-}
-
-function parseProgressLine(line: string): ProgressPoint | undefined {
-  if (!line.trim()) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return undefined;
-  const point: ProgressPoint = {};
-  for (const [key, value] of Object.entries(raw)) {
-    if (typeof value === "number" && Number.isFinite(value)) point[key] = value;
-  }
-  return Object.keys(point).length > 0 ? point : undefined;
 }
 
 async function writeChunk(file: WriteStream, chunk: string): Promise<void> {

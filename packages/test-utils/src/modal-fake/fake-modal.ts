@@ -18,26 +18,12 @@ import {
   type Server,
   type ServerMiddlewareCall,
 } from "nice-grpc";
+import { MODAL_GPU_NAMES } from "@tmgg/core";
 import { FS_TOOLS_PATH, FakeExec, type ExecExit, type PathMapper } from "./fake-exec.ts";
 import { sdkDefinitions, type SdkServiceDefinition } from "./sdk-definitions.ts";
 
 /** GPU types the fake's SandboxCreate accepts, as Modal lists them. */
-export const FAKE_MODAL_GPU_TYPES = [
-  "T4",
-  "L4",
-  "A10",
-  "A10G",
-  "L40S",
-  "A100",
-  "A100-40GB",
-  "A100-80GB",
-  "RTX-PRO-6000",
-  "H100",
-  "H100!",
-  "H200",
-  "B200",
-  "B200+",
-] as const;
+export const FAKE_MODAL_GPU_TYPES = MODAL_GPU_NAMES;
 
 /** Modal's `GenericResult` statuses, as the SDK reads them. */
 export const GENERIC_STATUS = { success: 1, failure: 2, terminated: 3, timeout: 4 } as const;
