@@ -36,3 +36,16 @@ export function assertValidKey(key: string, plugin = "storage"): void {
     );
   }
 }
+
+/** Throws unless `prefix` is "" or a valid key, optionally ending in `/`. */
+export function assertValidPrefix(prefix: string, plugin = "storage"): void {
+  if (prefix === "") return;
+  try {
+    assertValidKey(prefix.endsWith("/") ? prefix.slice(0, -1) : prefix, plugin);
+  } catch (error) {
+    throw new Error(
+      `[${plugin}] invalid prefix ${JSON.stringify(prefix)}: use "" or a relative path of non-empty segments without '.', '..' or backslashes`,
+      { cause: error },
+    );
+  }
+}

@@ -18,7 +18,7 @@ export type {
   RunStatus,
   SweepOptions,
 } from "./cloud-runner.ts";
-export { assertValidKey } from "./cloud-storage.ts";
+export { assertValidKey, assertValidPrefix } from "./cloud-storage.ts";
 export type { CloudStorage } from "./cloud-storage.ts";
 export {
   deepMerge,

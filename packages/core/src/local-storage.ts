@@ -20,7 +20,7 @@ import {
 } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { assertValidKey, type CloudStorage } from "./cloud-storage.ts";
+import { assertValidKey, assertValidPrefix, type CloudStorage } from "./cloud-storage.ts";
 
 const PLUGIN = "local-storage";
 /** Temp files are `.tmgg-tmp-<24 hex>`; a key segment may not start with `.tmgg-tmp-`. */
@@ -117,7 +117,7 @@ export class LocalStorage implements CloudStorage {
   }
 
   async list(prefix: string): Promise<string[]> {
-    assertValidPrefix(prefix);
+    assertValidPrefix(prefix, PLUGIN);
     const slash = prefix.lastIndexOf("/");
     const startKey = slash === -1 ? "" : prefix.slice(0, slash);
     const startDir = startKey === "" ? this.#root : path.join(this.#root, ...startKey.split("/"));
@@ -291,18 +291,6 @@ export class LocalStorage implements CloudStorage {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function assertValidPrefix(prefix: string): void {
-  if (prefix === "") return;
-  try {
-    assertValidKey(prefix.endsWith("/") ? prefix.slice(0, -1) : prefix, PLUGIN);
-  } catch (error) {
-    throw new Error(
-      `[${PLUGIN}] invalid prefix ${JSON.stringify(prefix)}: use "" or a relative path of non-empty segments without '.', '..' or backslashes`,
-      { cause: error },
-    );
-  }
 }
 
 async function isDirectory(file: string): Promise<boolean> {

@@ -13,7 +13,7 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { assertValidKey, type CloudStorage } from "@tmgg/core";
+import { assertValidKey, assertValidPrefix, type CloudStorage } from "@tmgg/core";
 
 const PLUGIN = "s3-storage";
 const MIB = 1024 * 1024;
@@ -301,7 +301,7 @@ export class S3Storage implements CloudStorage {
   }
 
   async list(prefix: string): Promise<string[]> {
-    assertValidPrefix(prefix);
+    assertValidPrefix(prefix, PLUGIN);
     const keys: string[] = [];
     let continuationToken: string | undefined;
     try {
@@ -435,18 +435,6 @@ export class S3Storage implements CloudStorage {
       text = `${doing} failed: ${name}${status === undefined ? "" : ` (HTTP ${status})`}: ${message}`;
     }
     return new Error(`[${PLUGIN}] ${text}${requestId}`, { cause: error });
-  }
-}
-
-function assertValidPrefix(prefix: string): void {
-  if (prefix === "") return;
-  try {
-    assertValidKey(prefix.endsWith("/") ? prefix.slice(0, -1) : prefix, PLUGIN);
-  } catch (error) {
-    throw new Error(
-      `[${PLUGIN}] invalid prefix ${JSON.stringify(prefix)}: use "" or a relative path of non-empty segments without '.', '..' or backslashes`,
-      { cause: error },
-    );
   }
 }
 
