@@ -465,7 +465,7 @@ class Session {
     const notes: string[] = [];
     if (isCancelled)
       notes.push(
-        "⏹️ Cancelled: the runs in flight were stopped; finished runs are saved and skipped next time.",
+        "⏹️ Cancelled: the runs in flight were stopped; completed runs are saved and skipped next time.",
       );
     if (command.overrides.length > 0) notes.push(`Overrides: ${command.overrides.join(" ")}`);
     if (command.isFresh) notes.push("--fresh: stored results were ignored");
@@ -581,6 +581,8 @@ export async function run(): Promise<void> {
       core.info(`tmgg-sweep: nothing to do: ${trigger.reason}`);
       return;
     }
+    // paths in stage files and errors are relative to the workspace, as on a terminal
+    if (process.cwd() !== workspace()) process.chdir(workspace());
     const api = new GitHubApi(inputs.githubToken, context.repo.owner, context.repo.repo);
     session = new Session(api, inputs, trigger, signals.signal);
     const outcome = await session.handle();
