@@ -123,6 +123,8 @@ export interface ActionRun {
   stderr: string;
   outputs: Record<string, string>;
   state: Record<string, string>;
+  /** The GITHUB_STATE file as written: every saveState, in order. */
+  stateText: string;
   summary: string;
 }
 
@@ -216,6 +218,7 @@ export async function runAction(options: RunActionOptions): Promise<ActionRun> {
     stderr,
     outputs: parseFileCommands(await readFile(outputFile, "utf8")),
     state: parseFileCommands(await readFile(stateFile, "utf8")),
+    stateText: await readFile(stateFile, "utf8"),
     summary: await readFile(summaryFile, "utf8"),
   };
 }

@@ -13,6 +13,7 @@ import {
   toDiskJson,
   type ExperimentResult,
 } from "@tmgg/core";
+import { startFakeModal } from "@tmgg/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   STAGE_S,
@@ -615,6 +616,58 @@ describe("cancellation", () => {
     expect(sticky.body.startsWith("<!-- tmgg-sweep:slow -->\n")).toBe(true);
     // no Modal token here: the cleanup of saved sandboxes is reported as a warning, never a failure
     expect(post.stdout).toMatch(/::warning::.*terminating Modal sandboxes failed/);
+  });
+});
+
+describe("the modal backend", () => {
+  it("runs in Modal sandboxes with the token inputs, saves sandbox ids for the post step as they start, and the post step terminates saved ids", async () => {
+    await using workspace = await createWorkspace();
+    await using modal = await startFakeModal();
+    await using f = await fakes(workspace);
+    const { MODAL_TOKEN_ID = "", MODAL_TOKEN_SECRET = "", MODAL_SERVER_URL = "" } = modal.env();
+    const env = {
+      ...f.env,
+      MODAL_SERVER_URL,
+      MODAL_CONFIG_PATH: path.join(workspace.root, "no-modal.toml"),
+    };
+    const inputs = {
+      backend: "modal",
+      "gpu-type": "T4",
+      "modal-token-id": MODAL_TOKEN_ID,
+      "modal-token-secret": MODAL_TOKEN_SECRET,
+    };
+    const run = await runAction({
+      dist,
+      workspace,
+      eventName: "issue_comment",
+      payload: commentPayload("/sweep s seeds=1 learning_rate=0.01"),
+      inputs,
+      env,
+    });
+    expect(run.code, run.stdout).toBe(0);
+    const [sandbox] = modal.sandboxes();
+    expect(modal.sandboxes()).toHaveLength(1);
+    expect(run.stateText).toContain(sandbox!.sandboxId); // saved while it ran
+    expect(run.state["modal-sandboxes"]).toBe("[]"); // and cleared once the runner terminated it
+    const sticky = f.github.commentsOn(7)[0]!;
+    expect(sticky.body).toContain("backend `modal` on `T4`");
+    expect(sticky.body).toContain("estimated GPU cost **< $0.01** (estimated)"); // seconds on a T4
+    const terminations = modal.terminateCount(sandbox!.sandboxId);
+
+    const post = await runAction({
+      dist,
+      workspace,
+      entry: "post.js",
+      eventName: "issue_comment",
+      payload: commentPayload("/sweep s"),
+      inputs,
+      state: { ...run.state, "modal-sandboxes": JSON.stringify([sandbox!.sandboxId]) },
+      env,
+    });
+    expect(post.code, post.stdout).toBe(0);
+    expect(post.stdout).toContain("terminated 1 Modal sandboxes left by the main step");
+    expect(modal.terminateCount(sandbox!.sandboxId)).toBeGreaterThan(terminations);
+    expect(sticky.body).not.toContain("The job ended before"); // the main step had reported
   });
 });
 
