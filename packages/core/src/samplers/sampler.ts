@@ -16,8 +16,8 @@ export interface TrialRecord {
 
 /**
  * Suggests the parameters of a trial. `suggest` is a pure function of the sampler's seed,
- * the space, the trials so far and the trial number, so a resumed study replays the same
- * suggestions.
+ * the space, the trials so far (in any order; a record carrying the asked trial's own number
+ * is ignored) and the trial number, so a resumed study replays the same suggestions.
  */
 export interface Sampler {
   suggest(
