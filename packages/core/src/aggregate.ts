@@ -1,10 +1,12 @@
 /** StageResult aggregation: summary counts, groups over seeds, best config by mean objective. */
 import { groupId } from "./run-id.ts";
 import type {
+  BudgetReport,
   ExperimentResult,
   Group,
   MetricStats,
   Objective,
+  Shard,
   StageResult,
   Summary,
   Trial,
@@ -113,6 +115,13 @@ export interface AggregateInput {
   gpuType?: string;
   estimatedCostUsd?: number | null;
   trials?: Trial[];
+  /** The shard this result covers. */
+  shard?: Shard;
+  /** Runs left to other sweeps (their leases were held); counted in `summary.claimed`. */
+  claimedRuns?: readonly string[];
+  /** Runs of the plan without a stored result. */
+  missingRuns?: readonly string[];
+  budget?: BudgetReport;
 }
 
 /** Builds the StageResult from every run of a stage. */
@@ -139,7 +148,10 @@ export function aggregateStage(input: AggregateInput): StageResult {
     bestMetrics: best
       ? Object.fromEntries(Object.entries(best.metrics).map(([k, s]) => [k, s.mean]))
       : null,
-    summary: summarize(input.experiments, input.skipped ?? 0),
+    summary: {
+      ...summarize(input.experiments, input.skipped ?? 0),
+      ...(input.claimedRuns?.length ? { claimed: input.claimedRuns.length } : {}),
+    },
     startedAt: input.startedAt,
     completedAt: input.completedAt ?? new Date().toISOString(),
     objective,
@@ -151,5 +163,9 @@ export function aggregateStage(input: AggregateInput): StageResult {
     gpuType: input.gpuType ?? "standard",
     estimatedCostUsd: input.estimatedCostUsd ?? null,
     ...(input.trials ? { trials: input.trials } : {}),
+    ...(input.shard ? { shard: { ...input.shard } } : {}),
+    ...(input.claimedRuns?.length ? { claimedRuns: [...input.claimedRuns] } : {}),
+    ...(input.missingRuns?.length ? { missingRuns: [...input.missingRuns] } : {}),
+    ...(input.budget ? { budget: input.budget } : {}),
   };
 }

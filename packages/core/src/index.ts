@@ -8,6 +8,14 @@ export {
 } from "./aggregate.ts";
 export type { AggregateInput } from "./aggregate.ts";
 export { loadBaseConfig } from "./base-config.ts";
+export { BudgetGuard, estimateBudget, gpusOfRun, runCostUsd, runsUse } from "./budget.ts";
+export type {
+  BudgetAmount,
+  BudgetEstimate,
+  BudgetLimits,
+  BudgetReservation,
+  RunCostModel,
+} from "./budget.ts";
 export type { BaseConfigOptions } from "./base-config.ts";
 export { BaseCloudRunner } from "./cloud-runner.ts";
 export type {
@@ -68,7 +76,15 @@ export {
 export type { CostedRun } from "./gpu-prices.ts";
 export { GPU_TIERS, GPU_TYPES, MODAL_GPU_NAMES } from "./gpu-types.ts";
 export { LocalStorage } from "./local-storage.ts";
-export { StagePlanner, gridPoints, gridSize } from "./plan.ts";
+export {
+  StagePlanner,
+  checkShard,
+  gridPoints,
+  gridSize,
+  parseShard,
+  shardOfPair,
+  shardOfRun,
+} from "./plan.ts";
 export type { PlanPair, PlannedRun, PlannerOptions } from "./plan.ts";
 export {
   DEFAULT_MARKDOWN_MAX_CHARS,
@@ -77,21 +93,27 @@ export {
   renderMarkdown,
   renderProgressMarkdown,
   renderText,
+  stageNotes,
 } from "./report.ts";
 export type { ReportOptions, SweepProgress } from "./report.ts";
 export { ResultStore } from "./result-store.ts";
 export type { ResultStoreOptions, UnreadableResult } from "./result-store.ts";
 export { canonicalJson, configHash, groupId, runId, runSlug } from "./run-id.ts";
+export { DEFAULT_LEASE_SECONDS, RunLease, RunLeases, defaultLeaseOwner } from "./run-lease.ts";
+export type { ClaimResult, RunLeasesOptions } from "./run-lease.ts";
 export { CloudRunnerFactory } from "./runner-factory.ts";
 export type { RunnerFactory } from "./runner-factory.ts";
 export {
   IDENTIFIER_PATTERN,
   RUN_ID_PATTERN,
+  budgetReportSchema,
   camelCase,
   experimentResultSchema,
   experimentStatuses,
   fromDisk,
   metricsSchema,
+  runLeaseSchema,
+  shardSchema,
   snakeCase,
   stageConfigSchema,
   stageResultSchema,
@@ -99,6 +121,7 @@ export {
   toDiskJson,
 } from "./schemas.ts";
 export type {
+  BudgetReport,
   ExperimentResult,
   ExperimentStatus,
   Group,
@@ -106,6 +129,8 @@ export type {
   MetricStats,
   Metrics,
   Objective,
+  RunLeaseRecord,
+  Shard,
   StageResult,
   Summary,
   Trial,

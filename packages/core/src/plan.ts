@@ -1,6 +1,7 @@
 /**
  * Sweep planning: from a stage to resolved configs with deterministic run ids.
  */
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { ConfigError } from "./config-error.ts";
 import {
@@ -11,7 +12,7 @@ import {
   type ConfigObject,
 } from "./config-compose.ts";
 import { runIdentity } from "./run-id.ts";
-import type { StageConfig } from "./schemas.ts";
+import type { Shard, StageConfig } from "./schemas.ts";
 
 /** One run of a plan: a resolved config and its identity. */
 export interface PlannedRun {
@@ -182,4 +183,59 @@ export class StagePlanner {
       }
     }
   }
+}
+
+/** Throws unless `shard` is `{index, count}` with 1 ≤ index ≤ count (whole numbers). */
+export function checkShard(shard: Shard): Shard {
+  const { index, count } = shard;
+  if (
+    !Number.isInteger(count) ||
+    count < 1 ||
+    !Number.isInteger(index) ||
+    index < 1 ||
+    index > count
+  ) {
+    throw new ConfigError(
+      `shard ${index}/${count} is not valid: use index/count with whole numbers and 1 <= index <= count, e.g. 2/4`,
+      { key: "shard" },
+    );
+  }
+  return { index, count };
+}
+
+/**
+ * Parses `i/n` (as in `--shard 2/4`): the i-th of n parts of a stage, counted from 1.
+ *
+ * @example parseShard("2/4") // { index: 2, count: 4 }
+ */
+export function parseShard(text: string): Shard {
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  if (!match) {
+    throw new ConfigError(
+      `shard "${text}" is not valid: write index/count, e.g. 2/4 for the second of four parts`,
+      { key: "shard" },
+    );
+  }
+  return checkShard({ index: Number(match[1]), count: Number(match[2]) });
+}
+
+/**
+ * The shard (1…count) a run belongs to: a SHA-256 of its run id, modulo `count`. It depends
+ * on the run id alone, so every job computes the same split, and adding runs to a stage
+ * never moves the runs it had.
+ *
+ * @example shardOfRun("gnn_sbm_lr=0.01_seed=1-3fa9c2d1e0", 3) // 1, 2 or 3, always the same
+ */
+export function shardOfRun(runId: string, count: number): number {
+  const digest = createHash("sha256").update(runId).digest();
+  return (digest.readUInt32BE(0) % count) + 1;
+}
+
+/**
+ * The shard (1…count) a `num_trials` study belongs to: its (architecture, dataset) pair's
+ * place in the stage, dealt round-robin, so pairs spread evenly over the jobs. A study is
+ * never split: its sampler learns from every trial before it.
+ */
+export function shardOfPair(pairIndex: number, count: number): number {
+  return (pairIndex % count) + 1;
 }

@@ -462,11 +462,75 @@ function tailOf(
   return { text, lines: text === "" ? 0 : text.split("\n").length, isCut };
 }
 
+/** Runs of the stage this result holds no outcome for: claimed by other sweeps, not started, missing. */
+function runsNotHere(result: StageResult): number {
+  return (
+    (result.claimedRuns?.length ?? 0) +
+    (result.missingRuns?.length ?? 0) +
+    (result.budget?.notStarted ?? 0)
+  );
+}
+
+function formatRunIds(runIds: readonly string[], shown = 5): string {
+  const head = runIds.slice(0, shown).join(", ");
+  return runIds.length > shown ? `${head} … (${formatCount(runIds.length - shown)} more)` : head;
+}
+
+function formatHours(hours: number): string {
+  return hours < 10 ? hours.toFixed(2) : hours.toFixed(1);
+}
+
+/**
+ * Notes a StageResult carries itself: the shard it covers, runs left to other sweeps,
+ * runs without a result, and the budget. Shown before the caller's notes.
+ */
+export function stageNotes(result: StageResult): string[] {
+  const notes: string[] = [];
+  if (result.shard) {
+    notes.push(
+      `shard ${result.shard.index} of ${result.shard.count}: this result covers that part of the stage; tmgg aggregate joins the shards`,
+    );
+  }
+  const claimed = result.claimedRuns ?? [];
+  if (claimed.length > 0) {
+    notes.push(
+      `${formatCount(claimed.length)} ${claimed.length === 1 ? "run was" : "runs were"} claimed by another sweep (not run here, not failed): ${formatRunIds(claimed)}`,
+    );
+  }
+  const missing = result.missingRuns ?? [];
+  if (missing.length > 0) {
+    notes.push(
+      `${formatCount(missing.length)} ${missing.length === 1 ? "run" : "runs"} of the plan have no result yet (not run, or still running): ${formatRunIds(missing)}`,
+    );
+  }
+  const budget = result.budget;
+  if (budget) {
+    const parts: string[] = [];
+    if (budget.limit.costUsd !== null)
+      parts.push(
+        `${budget.spent.costUsd === null ? "?" : formatUsd(budget.spent.costUsd)} of max_cost_usd ${formatUsd(budget.limit.costUsd)} (estimated)`,
+      );
+    if (budget.limit.gpuHours !== null)
+      parts.push(
+        `${formatHours(budget.spent.gpuHours ?? 0)} of max_gpu_hours ${formatHours(budget.limit.gpuHours)} GPU-hours`,
+      );
+    notes.push(
+      budget.stoppedEarly
+        ? `budget reached: ${formatCount(budget.notStarted)} ${budget.notStarted === 1 ? "run" : "runs"} not started; spent ${parts.join(", ")} (runs in flight counted at their timeout)`
+        : `budget: spent ${parts.join(", ")}`,
+    );
+  }
+  return notes;
+}
+
 function statusWord(outcome: Outcome, result: StageResult): string {
   const { summary } = result;
   const failed = summary.failed + summary.timeout;
+  const notHere = runsNotHere(result);
   switch (outcome) {
     case "completed":
+      if (notHere > 0)
+        return `${formatCount(summary.completed)} runs completed, ${formatCount(notHere)} not run here`;
       return summary.totalExperiments === 0 ? "nothing to run" : "all runs completed";
     case "failures":
       return `${formatCount(failed)} of ${formatCount(summary.totalExperiments)} runs failed`;
@@ -993,7 +1057,7 @@ export function renderMarkdown(result: StageResult, options: ReportOptions = {})
     {
       head: [
         title,
-        markdownNotes(options.notes),
+        markdownNotes([...stageNotes(result), ...(options.notes ?? [])]),
         markdownSummary(model, options),
         markdownBest(model),
         markdownTrials(result),
@@ -1056,11 +1120,10 @@ function textHead(model: Model, options: ReportOptions): string[] {
       ? `Sweep ${plain(model.result.stageName, 100)}`
       : plain(options.title, 200);
   const lines = [`${title}: ${statusWord(model.outcome, model.result)}`];
-  const notes = (options.notes ?? [])
-    .slice(0, MAX_NOTES)
-    .map((note) => `! ${plain(note, MAX_NOTE_CHARS)}`);
-  if ((options.notes?.length ?? 0) > MAX_NOTES)
-    notes.push(`! … ${formatCount(options.notes!.length - MAX_NOTES)} more notes`);
+  const allNotes = [...stageNotes(model.result), ...(options.notes ?? [])];
+  const notes = allNotes.slice(0, MAX_NOTES).map((note) => `! ${plain(note, MAX_NOTE_CHARS)}`);
+  if (allNotes.length > MAX_NOTES)
+    notes.push(`! … ${formatCount(allNotes.length - MAX_NOTES)} more notes`);
   const counts = [
     `${formatCount(summary.totalExperiments)} total`,
     `${formatCount(summary.completed)} completed`,

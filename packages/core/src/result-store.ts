@@ -12,6 +12,7 @@ import {
   stageResultSchema,
   toDiskJson,
   type ExperimentResult,
+  type Shard,
   type StageResult,
 } from "./schemas.ts";
 
@@ -82,6 +83,16 @@ export class ResultStore {
     return `stages/${checkStage(stage)}/stage_result.json`;
   }
 
+  /** Where the partial StageResults of shards go (`--shard i/n`). */
+  shardsPrefix(stage: string): string {
+    return `stages/${checkStage(stage)}/shards/`;
+  }
+
+  /** `stages/<stage>/shards/<index>-of-<count>.json`: one shard's partial StageResult. */
+  shardResultKey(stage: string, shard: Shard): string {
+    return `${this.shardsPrefix(stage)}${shard.index}-of-${shard.count}.json`;
+  }
+
   /** Where a run's artifacts go; `attemptKey` keeps every attempt's files apart. */
   artifactsPrefix(stage: string, runId: string, attemptKey: string): string {
     const prefix = `stages/${checkStage(stage)}/artifacts/${checkRunId(runId)}/${attemptKey}/`;
@@ -143,8 +154,31 @@ export class ResultStore {
     await this.storage.put(this.stageResultKey(result.stageName), toDiskJson(result));
   }
 
+  /** Saves a shard's partial StageResult beside the others (its `shard` names the key). */
+  async saveShardResult(result: StageResult & { shard: Shard }): Promise<void> {
+    await this.storage.put(this.shardResultKey(result.stageName, result.shard), toDiskJson(result));
+  }
+
+  /** Every shard's partial StageResult of a stage; unreadable ones are left out. */
+  async loadShardResults(stage: string): Promise<StageResult[]> {
+    const keys = (await this.storage.list(this.shardsPrefix(stage))).filter((key) =>
+      /\/\d+-of-\d+\.json$/.test(key),
+    );
+    const results = await mapLimit(keys, this.#concurrency, async (key) => {
+      try {
+        return await this.#loadStageResultAt(key);
+      } catch {
+        return undefined;
+      }
+    });
+    return results.filter((result): result is StageResult => result !== undefined);
+  }
+
   async loadStageResult(stage: string): Promise<StageResult | undefined> {
-    const key = this.stageResultKey(stage);
+    return this.#loadStageResultAt(this.stageResultKey(stage));
+  }
+
+  async #loadStageResultAt(key: string): Promise<StageResult | undefined> {
     const data = await this.storage.get(key);
     if (data === undefined) return undefined;
     try {

@@ -70,6 +70,12 @@ export const stageConfigSchema = z.strictObject({
       baseline: z.string().optional(),
     })
     .optional(),
+  /** Stop starting runs once the runs started could cost more than this (USD, estimated). */
+  maxCostUsd: z.number().positive().optional(),
+  /** Stop starting runs once the runs started could use more than this many GPU-hours. */
+  maxGpuHours: z.number().positive().optional(),
+  /** Times a run that failed for infrastructure reasons is retried within a sweep; default 0. */
+  maxRetries: z.int().nonnegative().max(10).optional(),
 });
 export type StageConfig = z.output<typeof stageConfigSchema>;
 export type Objective = z.output<typeof objectiveSchema>;
@@ -132,6 +138,8 @@ export const summarySchema = z.object({
   timeout: z.int(),
   cancelled: z.int(),
   skipped: z.int(),
+  /** Runs left to another sweep that held their lease (not in `experiments`). */
+  claimed: z.int().optional(),
   successRate: z.number(),
   meanDurationSeconds: z.number(),
   totalDurationSeconds: z.number(),
@@ -150,6 +158,43 @@ export const trialSchema = z.object({
   runIds: z.array(z.string()),
 });
 export type Trial = z.output<typeof trialSchema>;
+
+/** One part of a stage split over `count` jobs; `index` counts from 1. */
+export const shardSchema = z.object({
+  index: z.int().positive(),
+  count: z.int().positive(),
+});
+export type Shard = z.output<typeof shardSchema>;
+
+const budgetAmountSchema = z.object({
+  costUsd: z.number().nullable(),
+  gpuHours: z.number().nullable(),
+});
+
+/** A sweep's budget: its limits, what the runs it started used, and what it did not start. */
+export const budgetReportSchema = z.object({
+  /** `max_cost_usd` and `max_gpu_hours` (null: no limit). */
+  limit: budgetAmountSchema,
+  /** Estimated USD and GPU-hours of the runs this sweep started (runs on `local` cost 0 USD). */
+  spent: budgetAmountSchema,
+  /** True when runs were left unstarted because the next one could pass a limit. */
+  stoppedEarly: z.boolean(),
+  /** Runs of the plan the sweep did not start because of the budget. */
+  notStarted: z.int().nonnegative(),
+  /** Their run ids, where they were known (a study's trials not yet asked for have none). */
+  notStartedRuns: z.array(z.string()).default([]),
+});
+export type BudgetReport = z.output<typeof budgetReportSchema>;
+
+/** A claim on one run (`stages/<stage>/leases/<run_id>/<generation>.json`). */
+export const runLeaseSchema = z.object({
+  runId: z.string(),
+  owner: z.string(),
+  generation: z.int().positive(),
+  acquiredAt: z.string(),
+  expiresAt: z.string(),
+});
+export type RunLeaseRecord = z.output<typeof runLeaseSchema>;
 
 /** A stage's aggregate (`stage_result.json`). */
 export const stageResultSchema = z.object({
@@ -171,6 +216,14 @@ export const stageResultSchema = z.object({
   estimatedCostUsd: z.number().nullable().default(null),
   /** With `num_trials`: every trial, in the order each study asked for them. */
   trials: z.array(trialSchema).optional(),
+  /** Set when this result covers one shard of the stage (`--shard index/count`). */
+  shard: shardSchema.optional(),
+  /** Runs another sweep held the lease of, so this one did not run them (not in `experiments`). */
+  claimedRuns: z.array(z.string()).optional(),
+  /** Runs of the plan without a stored result (`tmgg aggregate`): not run yet, or still running. */
+  missingRuns: z.array(z.string()).optional(),
+  /** The sweep's spending cap, what it spent and what it left unstarted. */
+  budget: budgetReportSchema.optional(),
 });
 export type StageResult = z.output<typeof stageResultSchema>;
 

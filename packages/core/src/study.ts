@@ -5,11 +5,11 @@
  * run slot frees, with the trials in flight passed to the sampler (constant liar).
  */
 import { getDotted } from "./aggregate.ts";
-import type { PlanPair, PlannedRun, StagePlanner } from "./plan.ts";
+import { shardOfPair, type PlanPair, type PlannedRun, type StagePlanner } from "./plan.ts";
 import { canonicalJson, configHash } from "./run-id.ts";
 import { createSampler, type Sampler, type TrialRecord } from "./samplers/sampler.ts";
 import { searchSpaceFromStage, type SearchSpace } from "./samplers/search-space.ts";
-import type { ExperimentResult, StageConfig, Trial } from "./schemas.ts";
+import type { ExperimentResult, Shard, StageConfig, Trial } from "./schemas.ts";
 
 interface LiveTrial {
   number: number;
@@ -44,11 +44,13 @@ export class StudyScheduler {
   /**
    * `stored` are the stage's saved results (empty without resume): the trials they hold
    * are told to the samplers again, and their runs that did not complete are run again.
+   * With `shard`, only the studies of the pairs that shard owns ({@link shardOfPair}).
    */
   constructor(
     stage: StageConfig,
     planner: StagePlanner,
     stored: ReadonlyMap<string, ExperimentResult>,
+    options: { shard?: Shard } = {},
   ) {
     if (stage.numTrials === undefined) throw new Error("[coordinator] a study needs num_trials");
     this.#stage = stage;
@@ -57,7 +59,11 @@ export class StudyScheduler {
     this.#space = searchSpaceFromStage(stage.hyperparameterSpace);
     const kind = stage.search === "random" || stage.search === "sobol" ? stage.search : "tpe";
     const paramKeys = Object.keys(stage.hyperparameterSpace);
-    this.#studies = planner.pairs.map((pair) => ({
+    const { shard } = options;
+    const pairs = planner.pairs.filter(
+      (_, index) => shard === undefined || shardOfPair(index, shard.count) === shard.index,
+    );
+    this.#studies = pairs.map((pair) => ({
       pair,
       sampler: createSampler(kind, {
         seed: studySeed(stage, pair),
