@@ -341,6 +341,22 @@ describe("GPU slots", () => {
     for (const contract of contracts) expect(["0,1", "2,3"]).toContain(contract.env["CUDA_VISIBLE_DEVICES"]);
   });
 
+  it("packs runs with a share of a GPU onto each GPU, each seeing only its GPU and its share", async () => {
+    const { contracts, maxInFlight } = await sweepOnGpus({ gpus: [0, 1], gpusPerExperiment: 0.5 }, 6);
+    expect(maxInFlight).toBe(4);
+    for (const contract of contracts) {
+      expect(["0", "1"]).toContain(contract.env["CUDA_VISIBLE_DEVICES"]);
+      expect(contract.env["TMGG_GPU_FRACTION"]).toBe("0.5");
+    }
+    // never more than two runs (2 x 0.5) on one GPU at any moment
+    for (const a of contracts) {
+      const sharing = contracts.filter(
+        (b) => overlap(a, b) && b.env["CUDA_VISIBLE_DEVICES"] === a.env["CUDA_VISIBLE_DEVICES"],
+      );
+      expect(sharing.length).toBeLessThanOrEqual(2);
+    }
+  });
+
   it("runs a cpu run beside busy GPUs with no device visible", async () => {
     const runner = makeRunner({ gpus: ["GPU-a"], gpusPerExperiment: 1 });
     const starts: string[] = [];
@@ -369,7 +385,8 @@ describe("options", () => {
     [{ gpus: -1 }, /option gpus must be a list of device ids, a count or "auto"/],
     [{ gpus: ["0,1"] }, /option gpus has an invalid device id "0,1"/],
     [{ gpus: [0, 0] }, /option gpus lists a device twice/],
-    [{ gpusPerExperiment: 0 }, /option gpusPerExperiment must be a positive integer/],
+    [{ gpusPerExperiment: 0 }, /option gpusPerExperiment must be a whole number of GPUs \(1, 2, …\) or a share of one GPU/],
+    [{ gpusPerExperiment: 1.5 }, /option gpusPerExperiment must be a whole number of GPUs .*got 1.5/],
     [{ killGraceMs: -5 }, /option killGraceMs must be a number/],
     [{ env: { A: 1 } }, /option env\.A must be a string/],
   ])("rejects %j", (options, message) => {

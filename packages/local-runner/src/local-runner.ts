@@ -24,7 +24,7 @@ import {
   type RunOptions,
   type RunStatus,
 } from "@tmgg/core";
-import { GpuSlots, detectGpus } from "./gpu-slots.ts";
+import { GpuSlots, checkGpuAmount, detectGpus } from "./gpu-slots.ts";
 import { endGroup, signalGroup } from "./process-group.ts";
 import { ProgressFollower } from "./progress-follower.ts";
 
@@ -36,7 +36,12 @@ export interface LocalRunnerOptions {
    * the ids in `CUDA_VISIBLE_DEVICES` when set, else those `nvidia-smi -L` lists. None: runs on CPU.
    */
   gpus?: readonly (number | string)[] | number | "auto";
-  /** GPUs per run; default: N from a `gpuType` of `"<type>:N"`, else 1. A run with gpuType `cpu` takes none. */
+  /**
+   * GPUs per run; default: N from a `gpuType` of `"<type>:N"`, else 1. A run with gpuType
+   * `cpu` takes none. A share of one GPU (0.5, 0.25, …) packs several runs onto each GPU:
+   * each GPU holds shares up to 1.0, and a run sees only its GPU in `CUDA_VISIBLE_DEVICES`
+   * (and its share in `TMGG_GPU_FRACTION`). Values above 1 must be whole numbers.
+   */
   gpusPerExperiment?: number;
   /** Time between SIGTERM and SIGKILL when a run's process tree is ended; default 10000. */
   killGraceMs?: number;
@@ -88,8 +93,12 @@ function checkOptions(options: LocalRunnerOptions): void {
       if (new Set(gpus.map(String)).size !== gpus.length) fail(`option gpus lists a device twice: ${gpus.join(", ")}`);
     }
   }
-  if (gpusPerExperiment !== undefined && (!Number.isInteger(gpusPerExperiment) || gpusPerExperiment < 1)) {
-    fail(`option gpusPerExperiment must be a positive integer, got ${gpusPerExperiment}`);
+  if (gpusPerExperiment !== undefined) {
+    try {
+      checkGpuAmount(gpusPerExperiment, "option gpusPerExperiment");
+    } catch (error) {
+      throw new TypeError((error as Error).message, { cause: error });
+    }
   }
   if (killGraceMs !== undefined && (typeof killGraceMs !== "number" || !(killGraceMs >= 0))) {
     fail(`option killGraceMs must be a number of milliseconds >= 0, got ${killGraceMs}`);
@@ -263,8 +272,9 @@ export class LocalRunner extends BaseCloudRunner {
     if (run.stop.signal.aborted) return cancelledBeforeStart(null);
     let devices: string[] = [];
     let cudaVisibleDevices: string | undefined;
+    let gpuFraction: number | undefined;
+    const count = gpusPerRun(gpuType, this.#options.gpusPerExperiment);
     if (slots.devices.length > 0) {
-      const count = gpusPerRun(gpuType, this.#options.gpusPerExperiment);
       if (count > slots.devices.length) {
         return result({
           status: "failed",
@@ -281,15 +291,16 @@ export class LocalRunner extends BaseCloudRunner {
         run.stop.signal.removeEventListener("abort", withdraw);
         if (granted === null) return cancelledBeforeStart(null);
         devices = granted;
+        if (count < 1) gpuFraction = count;
       }
       cudaVisibleDevices = devices.join(",");
     }
     try {
       if (run.stop.signal.aborted) return cancelledBeforeStart(null);
       run.status = "running";
-      return await this.#execute(spec, options, run, cudaVisibleDevices, result, cancelledBeforeStart);
+      return await this.#execute(spec, options, run, { cudaVisibleDevices, gpuFraction }, result, cancelledBeforeStart);
     } finally {
-      if (devices.length > 0) slots.release(devices);
+      if (devices.length > 0) slots.release(devices, count);
     }
   }
 
@@ -297,7 +308,7 @@ export class LocalRunner extends BaseCloudRunner {
     spec: ResolvedSpec,
     options: RunOptions,
     run: ActiveRun,
-    cudaVisibleDevices: string | undefined,
+    gpu: { cudaVisibleDevices: string | undefined; gpuFraction: number | undefined },
     result: (finish: Finish, reading?: MetricsReading) => ExperimentResult,
     cancelledBeforeStart: (logsPath: string | null) => ExperimentResult,
   ): Promise<ExperimentResult> {
@@ -344,7 +355,8 @@ export class LocalRunner extends BaseCloudRunner {
       const env: Record<string, string> = {
         ...this.#options.env,
         ...contractEnv(spec, paths),
-        ...(cudaVisibleDevices === undefined ? {} : { CUDA_VISIBLE_DEVICES: cudaVisibleDevices }),
+        ...(gpu.cudaVisibleDevices === undefined ? {} : { CUDA_VISIBLE_DEVICES: gpu.cudaVisibleDevices }),
+        ...(gpu.gpuFraction === undefined ? {} : { TMGG_GPU_FRACTION: String(gpu.gpuFraction) }),
       };
 
       const startedAt = new Date();
