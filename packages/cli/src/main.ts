@@ -12,11 +12,19 @@ import {
   ExperimentCoordinator,
   ResultStore,
   createStorage,
+  estimateBudget,
+  gpusOfRun,
   loadStageConfig,
   loadBaseConfig,
+  parseShard,
   renderMarkdown,
   renderText,
+  toDisk,
   toDiskJson,
+  type BudgetAmount,
+  type BudgetEstimate,
+  type ExperimentResult,
+  type Shard,
   type StageConfig,
   type StageResult,
 } from "@tmgg/core";
@@ -40,11 +48,12 @@ class UsageError extends Error {
 const USAGE = `tmgg — hyperparameter sweeps on local GPUs or Modal, with every result kept
 
 Usage:
-  tmgg run <stage.yaml> [options]     run a stage (resumes: completed runs are skipped)
-  tmgg plan <stage.yaml> [options]    show what would run and what resume would skip
-  tmgg report <stage> [options]       render a saved stage result
-  tmgg backends                       list the backends that are installed
-  tmgg help | --help                  this text
+  tmgg run <stage.yaml> [options]       run a stage (resumes: completed runs are skipped)
+  tmgg plan <stage.yaml> [options]      show what would run, what resume would skip, and the cost
+  tmgg aggregate <stage.yaml> [options] join every stored run of the stage (all shards) into its result
+  tmgg report <stage> [options]         render a saved stage result
+  tmgg backends                         list the backends that are installed
+  tmgg help | --help                    this text
 
 Options:
   --backend <name>        local (default) | modal | a registered backend
@@ -54,13 +63,20 @@ Options:
   --base-config <file>    base config YAML (default <config_dir>/base.yaml when it exists)
   --gpu-type <type>       override the stage's gpu_type
   --timeout <seconds>     override the stage's timeout_seconds
+  --shard <i/n>           run (or plan) only the i-th of n parts of the stage (1-based)
+  --lease-seconds <s>     how long a claim on a run lasts without renewal (default 120)
+  --max-cost-usd <usd>    override the stage's max_cost_usd (estimated; local runs cost 0)
+  --max-gpu-hours <h>     override the stage's max_gpu_hours (GPUs x hours)
+  --max-retries <n>       override the stage's max_retries (infrastructure failures only)
   --gpus <ids|count>      local runner: GPU ids (0,1) or a count (default: detected)
+  --gpus-per-experiment <n>  local runner: GPUs per run, or a share of one (0.5, 0.25)
   --output-dir <dir>      local runner: run folders (default ./outputs)
   --format <fmt>          text (default) | markdown, for the report printed
   --json                  print the StageResult (or plan) as JSON on stdout
   --all                   plan: list every run, not only the first 50
 
-Exit codes: 0 all runs completed, 1 some runs failed, 2 bad input, 130 cancelled.`;
+Exit codes: 0 all runs completed, 1 some runs failed (aggregate: or have no result yet),
+2 bad input, 130 cancelled.`;
 
 const OPTIONS = {
   backend: { type: "string" },
@@ -70,7 +86,13 @@ const OPTIONS = {
   "base-config": { type: "string" },
   "gpu-type": { type: "string" },
   timeout: { type: "string" },
+  shard: { type: "string" },
+  "lease-seconds": { type: "string" },
+  "max-cost-usd": { type: "string" },
+  "max-gpu-hours": { type: "string" },
+  "max-retries": { type: "string" },
   gpus: { type: "string" },
+  "gpus-per-experiment": { type: "string" },
   "output-dir": { type: "string" },
   format: { type: "string" },
   json: { type: "boolean" },
@@ -99,6 +121,36 @@ function positiveNumber(value: string | undefined, flag: string): number | undef
   return n;
 }
 
+function wholeNumber(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0)
+    throw new UsageError(`--${flag} must be a whole number >= 0, got "${value}"`);
+  return n;
+}
+
+function shardFlag(flags: Flags): Shard | undefined {
+  if (flags.shard === undefined) return undefined;
+  try {
+    return parseShard(flags.shard);
+  } catch (error) {
+    throw new UsageError(`--${(error as Error).message}`);
+  }
+}
+
+function gpusPerExperiment(flags: Flags): number | undefined {
+  const value = flags["gpus-per-experiment"];
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const isWhole = Number.isInteger(n) && n >= 1;
+  const isShare = n > 0 && n < 1;
+  if (value.trim() === "" || !(isWhole || isShare))
+    throw new UsageError(
+      `--gpus-per-experiment must be a whole number of GPUs (1, 2, …) or a share of one GPU between 0 and 1 (0.5, 0.25), got "${value}"`,
+    );
+  return n;
+}
+
 function parseGpus(value: string | undefined): number | number[] | undefined {
   if (value === undefined) return undefined;
   if (/^\d+$/.test(value)) return Number(value);
@@ -123,18 +175,24 @@ async function commitSha(cwd: string): Promise<string | null> {
 }
 
 /** The base config: `--base-config`, else `<config_dir>/base.yaml` when it exists, else `{}`. */
-function readBaseConfig(stage: StageConfig, flags: Flags, cwd: string): Promise<Record<string, unknown>> {
+function readBaseConfig(
+  stage: StageConfig,
+  flags: Flags,
+  cwd: string,
+): Promise<Record<string, unknown>> {
   const file = flags["base-config"];
   return loadBaseConfig(stage, { projectRoot: cwd, ...(file ? { file } : {}) });
 }
 
 function coordinatorFor(flags: Flags, cwd: string, sha: string | null): ExperimentCoordinator {
   const gpus = parseGpus(flags.gpus);
+  const perExperiment = gpusPerExperiment(flags);
   return new ExperimentCoordinator({
     backend: flags.backend ?? "local",
     backendOptions: {
       outputDir: path.resolve(cwd, flags["output-dir"] ?? "outputs"),
       ...(gpus !== undefined ? { gpus } : {}),
+      ...(perExperiment !== undefined ? { gpusPerExperiment: perExperiment } : {}),
     },
     storage: flags.storage ?? path.resolve(cwd, "results"),
     cacheDir: path.resolve(cwd, "cache"),
@@ -201,11 +259,36 @@ async function inStage<T>(file: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The scale-out options of `run` from flags (absent flags leave the stage's own fields). */
+function scaleOutOptions(flags: Flags): {
+  shard?: Shard;
+  leaseSeconds?: number;
+  maxCostUsd?: number;
+  maxGpuHours?: number;
+  maxRetries?: number;
+} {
+  const shard = shardFlag(flags);
+  const leaseSeconds = positiveNumber(flags["lease-seconds"], "lease-seconds");
+  if (leaseSeconds !== undefined && leaseSeconds < 1)
+    throw new UsageError(`--lease-seconds must be at least 1, got "${flags["lease-seconds"]}"`);
+  const maxCostUsd = positiveNumber(flags["max-cost-usd"], "max-cost-usd");
+  const maxGpuHours = positiveNumber(flags["max-gpu-hours"], "max-gpu-hours");
+  const maxRetries = wholeNumber(flags["max-retries"], "max-retries");
+  return {
+    ...(shard ? { shard } : {}),
+    ...(leaseSeconds !== undefined ? { leaseSeconds } : {}),
+    ...(maxCostUsd !== undefined ? { maxCostUsd } : {}),
+    ...(maxGpuHours !== undefined ? { maxGpuHours } : {}),
+    ...(maxRetries !== undefined ? { maxRetries } : {}),
+  };
+}
+
 async function run(stagePath: string, flags: Flags, io: Io): Promise<number> {
   const { stage, file } = await readStage(stagePath, io);
   const baseConfig = await readBaseConfig(stage, flags, io.cwd);
   const parallelism = positiveInt(flags.parallelism, "parallelism", 4);
   const timeoutSeconds = positiveNumber(flags.timeout, "timeout");
+  const scaleOut = scaleOutOptions(flags);
   const coordinator = coordinatorFor(flags, io.cwd, await commitSha(io.cwd));
   const progress = new Progress(io.stderr);
   const { signal, dispose } = processSignal(io);
@@ -219,6 +302,7 @@ async function run(stagePath: string, flags: Flags, io: Io): Promise<number> {
         onEvent: progress.onEvent,
         ...(flags["gpu-type"] ? { gpuType: flags["gpu-type"] } : {}),
         ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+        ...scaleOut,
       }),
     );
   } finally {
@@ -227,20 +311,84 @@ async function run(stagePath: string, flags: Flags, io: Io): Promise<number> {
     await coordinator.close();
   }
   const store = await coordinator.store();
-  const where = `${store.storage.uri.replace(/\/$/, "")}/${store.stageResultKey(stage.name)}`;
+  const key = scaleOut.shard
+    ? store.shardResultKey(stage.name, scaleOut.shard)
+    : store.stageResultKey(stage.name);
+  const where = `${store.storage.uri.replace(/\/$/, "")}/${key}`;
   io.stdout.write(flags.json ? toDiskJson(result) : `${render(result, flags, where)}\n`);
   if (signal.aborted) return EXIT.cancelled;
   return result.summary.completed === result.summary.totalExperiments ? EXIT.ok : EXIT.failedRuns;
 }
 
+function usd(value: number | null): string {
+  return value === null ? "unpriced" : `$${value.toFixed(2)}`;
+}
+
+function gpuHours(value: number): string {
+  return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} GPU-hours`;
+}
+
+function amount(value: BudgetAmount): string {
+  return `${usd(value.costUsd)}, ${gpuHours(value.gpuHours)}`;
+}
+
+/** The cost of the runs a plan would start, against the stage's caps (per shard). */
+function planBudget(
+  stage: StageConfig,
+  flags: Flags,
+  toRun: number,
+  stored: Iterable<ExperimentResult>,
+  shard: Shard | undefined,
+): { estimate: BudgetEstimate; lines: string[] } {
+  const backend = flags.backend ?? "local";
+  const gpuType = flags["gpu-type"] ?? stage.gpuType;
+  const timeoutSeconds = positiveNumber(flags.timeout, "timeout") ?? stage.timeoutSeconds;
+  const gpus = gpusOfRun(gpuType, gpusPerExperiment(flags));
+  const scaleOut = scaleOutOptions(flags);
+  const share = (limit: number | undefined): number | undefined =>
+    limit === undefined ? undefined : limit / (shard?.count ?? 1);
+  const limits = {
+    maxCostUsd: share(scaleOut.maxCostUsd ?? stage.maxCostUsd),
+    maxGpuHours: share(scaleOut.maxGpuHours ?? stage.maxGpuHours),
+  };
+  const durations = [...stored]
+    .filter((result) => result.status === "completed" && result.durationSeconds > 0)
+    .map((result) => result.durationSeconds);
+  const mean =
+    durations.length === 0 ? undefined : durations.reduce((a, b) => a + b, 0) / durations.length;
+  const estimate = estimateBudget(limits, { backend, gpuType, timeoutSeconds, gpus }, toRun, mean);
+  const free = backend === "local" ? " (local: your own GPUs cost $0)" : " (estimated)";
+  const lines = [
+    `cost at worst: ${toRun} runs x ${timeoutSeconds} s timeout x ${gpus} GPU on ${backend} ${gpuType} = ${amount(estimate.worstCase)}${free}`,
+  ];
+  if (estimate.expected && estimate.meanDurationSeconds !== null)
+    lines.push(
+      `cost expected: from the mean duration of ${durations.length} stored runs (${estimate.meanDurationSeconds.toFixed(1)} s) = ${amount(estimate.expected)}`,
+    );
+  if (limits.maxCostUsd !== undefined || limits.maxGpuHours !== undefined) {
+    const caps: string[] = [];
+    if (limits.maxCostUsd !== undefined) caps.push(`max_cost_usd ${usd(limits.maxCostUsd)}`);
+    if (limits.maxGpuHours !== undefined) caps.push(`max_gpu_hours ${limits.maxGpuHours}`);
+    const per = shard ? ` (this shard's 1/${shard.count} share)` : "";
+    lines.push(
+      estimate.mayStopEarly
+        ? `budget: ${caps.join(", ")}${per}: the worst case passes it, so the sweep starts a run only while the runs started could not pass it at their timeout (${estimate.runsAtOnce ?? 0} runs at once at most); the rest are reported as not started`
+        : `budget: ${caps.join(", ")}${per}: every run fits even at its timeout`,
+    );
+  }
+  return { estimate, lines };
+}
+
 async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
   const { stage, file } = await readStage(stagePath, io);
   const baseConfig = await readBaseConfig(stage, flags, io.cwd);
+  const shard = shardFlag(flags);
   const coordinator = coordinatorFor(flags, io.cwd, null);
   try {
-    const { runs, skip, total } = await inStage(file, () =>
-      coordinator.planStage(stage, baseConfig, { resume: !flags.fresh }),
+    const { runs, skip, total, stored } = await inStage(file, () =>
+      coordinator.planStage(stage, baseConfig, { resume: !flags.fresh, shard }),
     );
+    const budget = planBudget(stage, flags, total - skip.size, stored.values(), shard);
     if (flags.json) {
       const rows = runs.map((r) => ({
         run_id: r.runId,
@@ -249,7 +397,19 @@ async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
         config: r.config,
       }));
       io.stdout.write(
-        `${JSON.stringify({ stage: stage.name, total: runs.length, to_run: runs.length - skip.size, skipped: skip.size, runs: rows }, null, 2)}\n`,
+        `${JSON.stringify(
+          {
+            stage: stage.name,
+            ...(shard ? { shard } : {}),
+            total: runs.length,
+            to_run: runs.length - skip.size,
+            skipped: skip.size,
+            budget: toDisk(budget.estimate),
+            runs: rows,
+          },
+          null,
+          2,
+        )}\n`,
       );
       return EXIT.ok;
     }
@@ -261,7 +421,15 @@ async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
         : `stage ${stage.name}: ${stage.search ?? "tpe"} search, ${stage.numTrials} trials x ${stage.seeds.length} seeds for each of ${pairs} architecture x dataset pairs = ${total} runs; ${groups} trials stored, ${skip.size} runs already completed (skipped), ${total - skip.size} to run (points chosen as results come in)`;
     const lines = [
       headline,
+      ...(shard
+        ? [
+            stage.numTrials === undefined
+              ? `shard ${shard.index} of ${shard.count}: the runs whose run id hashes to it`
+              : `shard ${shard.index} of ${shard.count}: the studies of architecture x dataset pairs number ${shard.index}, ${shard.index + shard.count}, … (in the stage's order)`,
+          ]
+        : []),
       `gpu_type ${stage.gpuType}, timeout ${stage.timeoutSeconds} s, command: ${stage.command.join(" ")}`,
+      ...budget.lines,
       "",
     ];
     const shown = flags.all ? runs : runs.slice(0, 50);
@@ -272,6 +440,24 @@ async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
       );
     io.stdout.write(`${lines.join("\n")}\n`);
     return EXIT.ok;
+  } finally {
+    await coordinator.close();
+  }
+}
+
+async function aggregate(stagePath: string, flags: Flags, io: Io): Promise<number> {
+  const { stage, file } = await readStage(stagePath, io);
+  const baseConfig = await readBaseConfig(stage, flags, io.cwd);
+  const coordinator = coordinatorFor(flags, io.cwd, null);
+  try {
+    const result = await inStage(file, () => coordinator.aggregateStoredStage(stage, baseConfig));
+    const store = await coordinator.store();
+    const where = `${store.storage.uri.replace(/\/$/, "")}/${store.stageResultKey(stage.name)}`;
+    io.stdout.write(flags.json ? toDiskJson(result) : `${render(result, flags, where)}\n`);
+    const isComplete =
+      (result.missingRuns?.length ?? 0) === 0 &&
+      result.summary.completed === result.summary.totalExperiments;
+    return isComplete ? EXIT.ok : EXIT.failedRuns;
   } finally {
     await coordinator.close();
   }
@@ -350,6 +536,14 @@ export async function main(
           flags,
           io,
         );
+      case "aggregate":
+        return await aggregate(
+          needTarget(
+            "a stage file, e.g. tmgg aggregate stages/example.yaml --storage s3://bucket/sweeps",
+          ),
+          flags,
+          io,
+        );
       case "report":
         return await report(
           needTarget("a stage name, e.g. tmgg report example --storage ./results"),
@@ -360,7 +554,7 @@ export async function main(
         return await backends(io);
       default:
         throw new UsageError(
-          `unknown command "${command}"; commands: run, plan, report, backends, help`,
+          `unknown command "${command}"; commands: run, plan, aggregate, report, backends, help`,
         );
     }
   } catch (error) {

@@ -60,7 +60,7 @@ export class Progress {
         this.#toRun = event.toRun;
         this.#startMs = Date.now();
         this.#line(
-          `stage ${event.stage}: ${event.total} runs planned, ${event.skipped} already completed (skipped), ${event.toRun} to run`,
+          `stage ${event.stage}${event.shard ? ` (shard ${event.shard.index} of ${event.shard.count})` : ""}: ${event.total} runs planned, ${event.skipped} already completed (skipped), ${event.toRun} to run`,
         );
         if (this.#isLive) this.#timer = setInterval(() => this.#draw(), 1000).unref();
         break;
@@ -84,6 +84,30 @@ export class Progress {
         );
         break;
       }
+      case "claimed": {
+        this.#toRun = Math.max(0, this.#toRun - 1);
+        const by =
+          event.reason === "finished"
+            ? "another sweep finished it during this one"
+            : `held by ${event.owner ?? "another sweep"}${event.expiresAt ? ` until ${event.expiresAt}` : ""}`;
+        this.#line(`claimed   ${event.runId} by another sweep, not run here (${by})`);
+        break;
+      }
+      case "skipped":
+        this.#toRun = Math.max(0, this.#toRun - 1);
+        this.#line(`skipped   ${event.runId} (another sweep completed it)`);
+        break;
+      case "retry": {
+        this.#running = Math.max(0, this.#running - 1);
+        const reason = (event.result.errorMessage ?? "").split("\n")[0];
+        this.#line(
+          `retry     ${event.runId} attempt ${event.attempt} of ${event.maxRetries + 1}: ${reason}`,
+        );
+        break;
+      }
+      case "budget":
+        this.#line(event.message);
+        break;
       case "warning":
         this.#line(`warning: ${event.message}`);
         break;
