@@ -5,11 +5,11 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { S3Storage } from "./s3-storage.ts";
 import { emptyAndClose, server, serverOptions, skipReason } from "./test-server.ts";
 
@@ -47,6 +47,24 @@ interface Outcome {
 
 let root: string;
 let uri: string;
+
+// @tmgg/cli depends on this package, so it cannot be a dependency here and the task
+// runner may still be building it when these tests start (Ceph takes longer to start than
+// the CLI takes to build): wait a while for its bin.
+beforeAll(async () => {
+  for (let waited = 0; ; waited += 500) {
+    try {
+      await access(BIN);
+      return;
+    } catch {
+      if (waited >= 90_000)
+        throw new Error(
+          `[s3-storage tests] ${BIN} is missing: build the CLI first (npx turbo run build --filter=@tmgg/cli)`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}, 100_000);
 
 beforeEach(async () => {
   root = await mkdtemp(path.join(tmpdir(), "tmgg-sharded-"));
