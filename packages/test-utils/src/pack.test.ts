@@ -11,7 +11,22 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
+/**
+ * Runs a command without the `npm_*` variables of the `npm test` this runs under: an inner
+ * npm that inherits them (workspace, prefix, lifecycle) installs into the wrong place or hangs.
+ */
+const CLEAN_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)),
+);
+async function run(
+  file: string,
+  args: string[],
+  options: { cwd: string; timeout?: number },
+): Promise<{ stdout: string }> {
+  const { stdout } = await exec(file, args, { ...options, env: CLEAN_ENV, encoding: "utf8" });
+  return { stdout };
+}
 const REPO = fileURLToPath(new URL("../../..", import.meta.url));
 const PUBLISHED = ["core", "local-runner", "modal-runner", "s3-storage", "cli"];
 
@@ -21,18 +36,38 @@ beforeAll(async () => {
   project = await mkdtemp(path.join(tmpdir(), "tmgg-pack-"));
   const tarballs: string[] = [];
   for (const name of PUBLISHED) {
-    const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", project], { cwd: path.join(REPO, "packages", name) });
+    const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", project], {
+      cwd: path.join(REPO, "packages", name),
+    });
     const [info] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
-    expect(info!.files.every((f) => f.path === "package.json" || f.path === "README.md" || f.path.startsWith("dist/") || f.path === "CHANGELOG.md" || f.path === "LICENSE")).toBe(true);
+    expect(
+      info!.files.every(
+        (f) =>
+          f.path === "package.json" ||
+          f.path === "README.md" ||
+          f.path.startsWith("dist/") ||
+          f.path === "CHANGELOG.md" ||
+          f.path === "LICENSE",
+      ),
+    ).toBe(true);
     expect(info!.files.some((f) => /\.test\./.test(f.path))).toBe(false);
     tarballs.push(path.join(project, info!.filename));
   }
-  await writeFile(path.join(project, "package.json"), JSON.stringify({ name: "pack-check", private: true, type: "module" }));
+  await writeFile(
+    path.join(project, "package.json"),
+    JSON.stringify({ name: "pack-check", private: true, type: "module" }),
+  );
   try {
-    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", ...tarballs], { cwd: project, timeout: 240_000 });
+    await run(
+      "npm",
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", ...tarballs],
+      { cwd: project, timeout: 240_000 },
+    );
   } catch (error) {
     const { stderr = "", stdout = "" } = error as { stderr?: string; stdout?: string };
-    throw new Error(`npm install of the packed packages failed:\n${stdout}\n${stderr}`, { cause: error });
+    throw new Error(`npm install of the packed packages failed:\n${stdout}\n${stderr}`, {
+      cause: error,
+    });
   }
 }, 300_000);
 
@@ -83,8 +118,12 @@ console.log(storage.uri);`,
   });
 
   it("install the tmgg command", async () => {
-    const { stdout } = await run(path.join(project, "node_modules/.bin/tmgg"), ["--version"], { cwd: project });
-    const manifest = JSON.parse(await readFile(path.join(REPO, "packages/cli/package.json"), "utf8")) as { version: string };
+    const { stdout } = await run(path.join(project, "node_modules/.bin/tmgg"), ["--version"], {
+      cwd: project,
+    });
+    const manifest = JSON.parse(
+      await readFile(path.join(REPO, "packages/cli/package.json"), "utf8"),
+    ) as { version: string };
     expect(stdout.trim()).toBe(manifest.version);
   });
 });
