@@ -415,8 +415,9 @@ async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
     }
     const groups = new Set(runs.map((r) => r.groupId)).size;
     const pairs = stage.architectures.length * stage.datasets.length;
-    const headline =
-      stage.numTrials === undefined
+    const headline = shard
+      ? `stage ${stage.name}, shard ${shard.index} of ${shard.count}: ${total} runs, ${total - skip.size} to run, ${skip.size} already completed (skipped)`
+      : stage.numTrials === undefined
         ? `stage ${stage.name}: ${runs.length} runs (${groups} configs x ${stage.seeds.length} seeds), ${runs.length - skip.size} to run, ${skip.size} already completed (skipped)`
         : `stage ${stage.name}: ${stage.search ?? "tpe"} search, ${stage.numTrials} trials x ${stage.seeds.length} seeds for each of ${pairs} architecture x dataset pairs = ${total} runs; ${groups} trials stored, ${skip.size} runs already completed (skipped), ${total - skip.size} to run (points chosen as results come in)`;
     const lines = [
@@ -424,7 +425,7 @@ async function plan(stagePath: string, flags: Flags, io: Io): Promise<number> {
       ...(shard
         ? [
             stage.numTrials === undefined
-              ? `shard ${shard.index} of ${shard.count}: the runs whose run id hashes to it`
+              ? `shard ${shard.index} of ${shard.count}: the runs whose run id hashes to it (shards of a small stage can differ in size)`
               : `shard ${shard.index} of ${shard.count}: the studies of architecture x dataset pairs number ${shard.index}, ${shard.index + shard.count}, … (in the stage's order)`,
           ]
         : []),

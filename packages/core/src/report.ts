@@ -462,13 +462,14 @@ function tailOf(
   return { text, lines: text === "" ? 0 : text.split("\n").length, isCut };
 }
 
-/** Runs of the stage this result holds no outcome for: claimed by other sweeps, not started, missing. */
-function runsNotHere(result: StageResult): number {
-  return (
-    (result.claimedRuns?.length ?? 0) +
-    (result.missingRuns?.length ?? 0) +
-    (result.budget?.notStarted ?? 0)
-  );
+/** Runs of the stage this result holds no outcome for: "3 not run here, 2 without a result yet". */
+function runsNotHere(result: StageResult): string {
+  const parts: string[] = [];
+  const elsewhere = (result.claimedRuns?.length ?? 0) + (result.budget?.notStarted ?? 0);
+  if (elsewhere > 0) parts.push(`${formatCount(elsewhere)} not run here`);
+  const missing = result.missingRuns?.length ?? 0;
+  if (missing > 0) parts.push(`${formatCount(missing)} without a result yet`);
+  return parts.join(", ");
 }
 
 function formatRunIds(runIds: readonly string[], shown = 5): string {
@@ -529,8 +530,7 @@ function statusWord(outcome: Outcome, result: StageResult): string {
   const notHere = runsNotHere(result);
   switch (outcome) {
     case "completed":
-      if (notHere > 0)
-        return `${formatCount(summary.completed)} runs completed, ${formatCount(notHere)} not run here`;
+      if (notHere !== "") return `${formatCount(summary.completed)} runs completed, ${notHere}`;
       return summary.totalExperiments === 0 ? "nothing to run" : "all runs completed";
     case "failures":
       return `${formatCount(failed)} of ${formatCount(summary.totalExperiments)} runs failed`;

@@ -55,6 +55,7 @@ describe("stageNotes", () => {
     expect(stageNotes(missing)).toEqual([
       "7 runs of the plan have no result yet (not run, or still running): m1, m2, m3, m4, m5 … (2 more)",
     ]);
+    expect(renderText(missing)).toContain("Sweep s: 2 runs completed, 7 without a result yet");
   });
 
   it("reports a budget stop with what was spent against each cap, in text and markdown", () => {
