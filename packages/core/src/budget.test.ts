@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BudgetGuard, estimateBudget, gpusOfRun, runCostUsd } from "./budget.ts";
+import { ConfigError } from "./config-error.ts";
 
 const HOUR = 3600;
 
@@ -107,6 +108,10 @@ describe("BudgetGuard", () => {
       () =>
         new BudgetGuard({ maxCostUsd: 5 }, { ...model, backend: "modal", gpuType: "RTX-PRO-6000" }),
     ).toThrow(/max_cost_usd is set but gpu_type "RTX-PRO-6000" has no price.*gpuPricesUsdPerHour/);
+    expect(
+      () =>
+        new BudgetGuard({ maxCostUsd: 5 }, { ...model, backend: "modal", gpuType: "RTX-PRO-6000" }),
+    ).toThrow(ConfigError);
     expect(() => new BudgetGuard({ maxGpuHours: 0 }, model)).toThrow(
       /maxGpuHours must be a positive number, got 0/,
     );

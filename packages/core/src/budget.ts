@@ -4,6 +4,7 @@
  * `timeout_seconds` on all its GPUs), plus the new run's worst case, stays within the caps:
  * the sweep cannot pass them even if every run in flight hits its timeout.
  */
+import { ConfigError } from "./config-error.ts";
 import { estimateCostUsd } from "./gpu-prices.ts";
 import { GPU_TIERS } from "./gpu-types.ts";
 import type { BudgetReport } from "./schemas.ts";
@@ -169,8 +170,9 @@ export class BudgetGuard {
     this.model = model;
     this.#perRun = runsUse(model, 1, model.timeoutSeconds);
     if (limits.maxCostUsd !== undefined && this.#perRun.costUsd === null) {
-      throw new RangeError(
+      throw new ConfigError(
         `[coordinator] max_cost_usd is set but gpu_type "${model.gpuType}" has no price in the table; pass your price per GPU-hour (gpuPricesUsdPerHour: { "${model.gpuType.split(":")[0]}": <usd> }) or use max_gpu_hours`,
+        { key: "max_cost_usd" },
       );
     }
   }
