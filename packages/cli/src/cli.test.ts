@@ -18,6 +18,7 @@ if (config.grandchild) {
   const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
   appendFileSync(path.join(process.cwd(), "pids.log"), child.pid + "\\n" + process.pid + "\\n");
 }
+console.log("training with learning_rate", config.learning_rate);
 await new Promise((r) => setTimeout(r, config.sleep_ms ?? 0));
 if (config.learning_rate === 0.5) { console.error("diverged: loss is nan"); process.exit(3); }
 writeFileSync(path.join(process.env.TMGG_RUN_DIR, "metrics.json"),
@@ -233,5 +234,10 @@ describe("tmgg plan, report and backends", () => {
     expect(runs).toHaveLength(6);
     const artifacts = await readdir(path.join(root, "results/stages/s/artifacts"));
     expect(artifacts).toHaveLength(6);
+    const [attempt] = await readdir(path.join(root, "results/stages/s/artifacts", artifacts[0]!));
+    // the logs are copied; config.json and metrics.json are in the result JSON already; empty files are not copied
+    expect(
+      await readdir(path.join(root, "results/stages/s/artifacts", artifacts[0]!, attempt!)),
+    ).toEqual(["stdout.log"]);
   });
 });
