@@ -42,6 +42,18 @@ describe("applyStageOverrides", () => {
     expect(stage.command).toEqual(["node", "train.mjs"]);
   });
 
+  it("sets the budget caps and the retries of infrastructure failures", () => {
+    const stage = applyStageOverrides(
+      STAGE,
+      ["max_cost_usd=2.5", "max_gpu_hours=0.5", "max_retries=2"],
+      FILE,
+    );
+    expect(stage.maxCostUsd).toBe(2.5);
+    expect(stage.maxGpuHours).toBe(0.5);
+    expect(stage.maxRetries).toBe(2);
+    expect(STAGE.maxCostUsd).toBeUndefined();
+  });
+
   it("narrows a hyperparameter to one value or a comma list, numbers parsed like YAML", () => {
     const stage = applyStageOverrides(STAGE, ["learning_rate=1e-3", "model.num_layers=2,16"], FILE);
     expect(stage.hyperparameterSpace.learning_rate).toEqual([0.001]);
@@ -103,5 +115,9 @@ describe("applyStageOverrides", () => {
     expect(errorOf(["seeds=one"]).message).toContain("seeds");
     expect(errorOf(["gpu_type=TPU"]).message).toContain("gpu_type must be one of");
     expect(errorOf(["timeout_seconds=-5"]).key).toBe("timeout_seconds");
+    expect(errorOf(["max_cost_usd=0"]).key).toBe("max_cost_usd");
+    expect(errorOf(["max_gpu_hours=lots"]).key).toBe("max_gpu_hours");
+    expect(errorOf(["max_retries=1.5"]).key).toBe("max_retries");
+    expect(errorOf(["max_retries=11"]).message).toContain("max_retries");
   });
 });

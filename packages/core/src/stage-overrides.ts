@@ -1,6 +1,6 @@
 /**
  * `key=value` overrides of a stage, as typed after `/sweep <stage>` in a PR comment:
- * stage fields (`seeds=1,2`, `timeout_seconds=60`, `gpu_type=T4`) and hyperparameters
+ * stage fields (`seeds=1,2`, `timeout_seconds=60`, `gpu_type=T4`, `max_cost_usd=5`) and hyperparameters
  * (`learning_rate=1e-3`, `model.num_layers=4,8`). The result is validated like a stage
  * file, so an override can never produce a stage that a file could not.
  */
@@ -17,6 +17,9 @@ export const OVERRIDABLE_STAGE_KEYS = [
   "num_trials",
   "architectures",
   "datasets",
+  "max_cost_usd",
+  "max_gpu_hours",
+  "max_retries",
 ] as const;
 
 type OverridableKey = (typeof OVERRIDABLE_STAGE_KEYS)[number];
@@ -75,7 +78,8 @@ function values(text: string, raw: string, where: { file?: string; key: string }
 /**
  * Applies `key=value` overrides to a stage and returns the new, validated stage (the
  * input is not changed). Stage fields: `seeds`, `architectures` and `datasets` take a
- * comma list; `timeout_seconds`, `gpu_type` and `num_trials` one value. Any other key
+ * comma list; `timeout_seconds`, `gpu_type`, `num_trials`, `max_cost_usd`, `max_gpu_hours`
+ * and `max_retries` one value. Any other key
  * must be a hyperparameter of the stage (dotted keys as in `hyperparameter_space`); its
  * value is one value or a comma list, which becomes the values swept. Unknown keys are
  * a ConfigError naming the closest known key; `file` names the stage file in errors.
