@@ -12,8 +12,7 @@ import {
   ExperimentCoordinator,
   ResultStore,
   createStorage,
-  estimateBudget,
-  gpusOfRun,
+  estimateStageBudget,
   loadStageConfig,
   loadBaseConfig,
   parseShard,
@@ -341,29 +340,24 @@ function planBudget(
   shard: Shard | undefined,
 ): { estimate: BudgetEstimate; lines: string[] } {
   const backend = flags.backend ?? "local";
-  const gpuType = flags["gpu-type"] ?? stage.gpuType;
-  const timeoutSeconds = positiveNumber(flags.timeout, "timeout") ?? stage.timeoutSeconds;
-  const gpus = gpusOfRun(gpuType, gpusPerExperiment(flags));
   const scaleOut = scaleOutOptions(flags);
-  const share = (limit: number | undefined): number | undefined =>
-    limit === undefined ? undefined : limit / (shard?.count ?? 1);
-  const limits = {
-    maxCostUsd: share(scaleOut.maxCostUsd ?? stage.maxCostUsd),
-    maxGpuHours: share(scaleOut.maxGpuHours ?? stage.maxGpuHours),
-  };
-  const durations = [...stored]
-    .filter((result) => result.status === "completed" && result.durationSeconds > 0)
-    .map((result) => result.durationSeconds);
-  const mean =
-    durations.length === 0 ? undefined : durations.reduce((a, b) => a + b, 0) / durations.length;
-  const estimate = estimateBudget(limits, { backend, gpuType, timeoutSeconds, gpus }, toRun, mean);
+  const { estimate, model, limits, storedRuns } = estimateStageBudget(stage, toRun, stored, {
+    backend,
+    gpuType: flags["gpu-type"],
+    timeoutSeconds: positiveNumber(flags.timeout, "timeout"),
+    gpusPerRun: gpusPerExperiment(flags),
+    maxCostUsd: scaleOut.maxCostUsd,
+    maxGpuHours: scaleOut.maxGpuHours,
+    shard,
+  });
+  const { gpuType, timeoutSeconds, gpus } = model;
   const free = backend === "local" ? " (local: your own GPUs cost $0)" : " (estimated)";
   const lines = [
     `cost at worst: ${toRun} runs x ${timeoutSeconds} s timeout x ${gpus} GPU on ${backend} ${gpuType} = ${amount(estimate.worstCase)}${free}`,
   ];
   if (estimate.expected && estimate.meanDurationSeconds !== null)
     lines.push(
-      `cost expected: from the mean duration of ${durations.length} stored runs (${estimate.meanDurationSeconds.toFixed(1)} s) = ${amount(estimate.expected)}`,
+      `cost expected: from the mean duration of ${storedRuns} stored runs (${estimate.meanDurationSeconds.toFixed(1)} s) = ${amount(estimate.expected)}`,
     );
   if (limits.maxCostUsd !== undefined || limits.maxGpuHours !== undefined) {
     const caps: string[] = [];

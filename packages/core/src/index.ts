@@ -137,6 +137,8 @@ export type {
 } from "./schemas.ts";
 export { StageConfig, closestKey, loadStageConfig, parseStageConfig } from "./stage-config.ts";
 export { OVERRIDABLE_STAGE_KEYS, applyStageOverrides } from "./stage-overrides.ts";
+export { estimateStageBudget, shareOfLimits } from "./stage-budget.ts";
+export type { StageBudget, StageBudgetOptions } from "./stage-budget.ts";
 export { createStorage } from "./storage-uri.ts";
 export { StudyScheduler } from "./study.ts";
 export { createSampler, samplerKinds, searchSpaceFromStage } from "./samplers/index.ts";
