@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import {
   ExperimentCoordinator,
@@ -9,28 +8,13 @@ import {
   type CoordinatorEvent,
 } from "@tmgg/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { GRID24_STAGE, makeConfigProject } from "./config-project.ts";
 import { FakeRunner } from "./fake-runner.ts";
 
 let root: string;
 
-const STAGE = `name: grid24
-architectures: [models/gnn, models/attention]
-datasets: [data/sbm]
-hyperparameter_space:
-  learning_rate: [0.001, 0.01]
-  model.num_layers: [4, 8]
-seeds: [1, 2, 3]
-command: [fake]
-config_dir: configs
-`;
-
 beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), "tmgg-coord-"));
-  await mkdir(path.join(root, "configs/models"), { recursive: true });
-  await mkdir(path.join(root, "configs/data"), { recursive: true });
-  await writeFile(path.join(root, "configs/models/gnn.yaml"), "_target_: GNN\n");
-  await writeFile(path.join(root, "configs/models/attention.yaml"), "_target_: Attention\n");
-  await writeFile(path.join(root, "configs/data/sbm.yaml"), "num_nodes: 20\n");
+  root = await makeConfigProject("tmgg-coord-");
 });
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
@@ -46,7 +30,7 @@ function coordinator(runner: FakeRunner): ExperimentCoordinator {
 
 describe("ExperimentCoordinator.runStage", () => {
   it("completes a 24-run grid killed half way and resumed, running none twice", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const runner = new FakeRunner({ behave: () => ({ durationMs: 15 }) });
     const controller = new AbortController();
     let finished = 0;
@@ -88,7 +72,7 @@ describe("ExperimentCoordinator.runStage", () => {
   });
 
   it("saves each result the moment its run ends", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const store = new ResultStore(new LocalStorage(path.join(root, "results")));
     const seen: string[] = [];
     const checks: Promise<void>[] = [];
@@ -111,7 +95,7 @@ describe("ExperimentCoordinator.runStage", () => {
   });
 
   it("never stops for one failure and re-runs failed runs on resume", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const failing = new FakeRunner({
       behave: (spec) =>
         spec.config["seed"] === 2 && spec.config["architecture"] === "models/gnn"
@@ -132,7 +116,7 @@ describe("ExperimentCoordinator.runStage", () => {
   });
 
   it("keeps at most `parallelism` runs in flight and reports events in order", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     let inFlight = 0;
     let most = 0;
     const events: CoordinatorEvent["type"][] = [];
@@ -154,7 +138,7 @@ describe("ExperimentCoordinator.runStage", () => {
   });
 
   it("runs everything again with resume off", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const runner = new FakeRunner();
     await coordinator(runner).runStage(stage);
     const again = await coordinator(runner).runStage(stage, {}, { resume: false });
@@ -163,7 +147,7 @@ describe("ExperimentCoordinator.runStage", () => {
   });
 
   it("re-runs a stored completed run whose config changed", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const runner = new FakeRunner();
     await coordinator(runner).runStage(stage);
     const store = new ResultStore(new LocalStorage(path.join(root, "results")));

@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import {
   ExperimentCoordinator,
@@ -11,28 +10,13 @@ import {
   type CoordinatorEvent,
 } from "@tmgg/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { GRID24_STAGE, makeConfigProject } from "./config-project.ts";
 import { FakeRunner } from "./fake-runner.ts";
 
 let root: string;
 
-const STAGE = `name: grid24
-architectures: [models/gnn, models/attention]
-datasets: [data/sbm]
-hyperparameter_space:
-  learning_rate: [0.001, 0.01]
-  model.num_layers: [4, 8]
-seeds: [1, 2, 3]
-command: [fake]
-config_dir: configs
-`;
-
 beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), "tmgg-scale-"));
-  await mkdir(path.join(root, "configs/models"), { recursive: true });
-  await mkdir(path.join(root, "configs/data"), { recursive: true });
-  await writeFile(path.join(root, "configs/models/gnn.yaml"), "_target_: GNN\n");
-  await writeFile(path.join(root, "configs/models/attention.yaml"), "_target_: Attention\n");
-  await writeFile(path.join(root, "configs/data/sbm.yaml"), "num_nodes: 20\n");
+  root = await makeConfigProject("tmgg-scale-");
 });
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
@@ -61,7 +45,7 @@ function startsOf(...runners: FakeRunner[]): Map<string, number> {
 
 describe("retries of infrastructure failures", () => {
   it("retries a run whose runner threw, up to max_retries, recording each attempt", async () => {
-    const stage = parseStageConfig(`${STAGE}max_retries: 2\n`);
+    const stage = parseStageConfig(`${GRID24_STAGE}max_retries: 2\n`);
     const flaky = new Set<string>();
     const runner = new FakeRunner({
       behave: (spec) => {
@@ -98,7 +82,7 @@ describe("retries of infrastructure failures", () => {
   });
 
   it("never retries an experiment's own failure, and gives up after max_retries", async () => {
-    const stage = parseStageConfig(`${STAGE}max_retries: 3\n`);
+    const stage = parseStageConfig(`${GRID24_STAGE}max_retries: 3\n`);
     const runner = new FakeRunner({
       behave: (spec) => {
         if (spec.config["architecture"] !== "models/gnn" || spec.config["seed"] !== 2) return {};
@@ -117,7 +101,7 @@ describe("retries of infrastructure failures", () => {
   });
 
   it("retries nothing by default", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const runner = new FakeRunner({
       behave: (spec) => {
         if (spec.config["seed"] === 3) throw new Error("connection reset");
@@ -132,7 +116,7 @@ describe("retries of infrastructure failures", () => {
 
 describe("leases", () => {
   it("leaves a run whose lease another live sweep holds: not run, not failed, counted as claimed", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const plan = await coordinator(new FakeRunner()).planStage(stage);
     const held = plan.runs[5]!.runId;
     const other = await new RunLeases(storage(), "grid24", { owner: "gpu-box-2:77:abc" }).claim(
@@ -160,7 +144,7 @@ describe("leases", () => {
   });
 
   it("takes over a run whose lease expired (its sweep died) and runs it", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const plan = await coordinator(new FakeRunner()).planStage(stage);
     const orphan = plan.runs[0]!.runId;
     await new RunLeases(storage(), "grid24", {
@@ -176,7 +160,7 @@ describe("leases", () => {
   });
 
   it("runs every run exactly once when two sweeps of one stage run at the same time", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const a = new FakeRunner({ behave: () => ({ durationMs: 20 }) });
     const b = new FakeRunner({ behave: () => ({ durationMs: 20 }) });
     const [ra, rb] = await Promise.all([
@@ -198,7 +182,7 @@ describe("leases", () => {
 
 describe("shards", () => {
   it("runs a stage as 3 shards that cover it exactly once, and joins them from storage", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const runners = [new FakeRunner(), new FakeRunner(), new FakeRunner()];
     const parts = await Promise.all(
       runners.map((runner, i) =>
@@ -231,7 +215,7 @@ describe("shards", () => {
   });
 
   it("lists the runs no shard has stored yet when joining", async () => {
-    const stage = parseStageConfig(STAGE);
+    const stage = parseStageConfig(GRID24_STAGE);
     const part = await coordinator(new FakeRunner()).runStage(
       stage,
       {},
@@ -250,7 +234,7 @@ describe("budgets", () => {
     // is 2.5 GPU-seconds, so runs start while spent + 1 s (the new run) + in flight <= 2.5 s.
     const cap = 2.5 / 3600;
     const stage = parseStageConfig(
-      `${STAGE}gpu_type: A10G\ntimeout_seconds: 1\nmax_gpu_hours: ${cap}\n`,
+      `${GRID24_STAGE}gpu_type: A10G\ntimeout_seconds: 1\nmax_gpu_hours: ${cap}\n`,
     );
     const runner = new FakeRunner({ behave: () => ({ durationMs: 250 }) });
     const events: CoordinatorEvent[] = [];

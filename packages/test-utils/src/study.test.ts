@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { ExperimentCoordinator, parseStageConfig, renderMarkdown, renderText } from "@tmgg/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { makeConfigProject } from "./config-project.ts";
 import { FakeRunner } from "./fake-runner.ts";
 
 let root: string;
@@ -20,11 +20,7 @@ config_dir: configs
 `;
 
 beforeEach(async () => {
-  root = await mkdtemp(path.join(tmpdir(), "tmgg-study-"));
-  await mkdir(path.join(root, "configs/models"), { recursive: true });
-  await mkdir(path.join(root, "configs/data"), { recursive: true });
-  await writeFile(path.join(root, "configs/models/gnn.yaml"), "_target_: GNN\n");
-  await writeFile(path.join(root, "configs/data/sbm.yaml"), "num_nodes: 20\n");
+  root = await makeConfigProject("tmgg-study-");
 });
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
