@@ -1,5 +1,6 @@
 /** The action's inputs (action.yml), read and checked once. */
 import * as core from "@actions/core";
+import { parseShard, type Shard } from "@tmgg/core";
 import { ROLES, type Role } from "./authorize.ts";
 
 export interface ActionInputs {
@@ -23,6 +24,16 @@ export interface ActionInputs {
   gate: boolean;
   baseConfig: string | undefined;
   progressIntervalSeconds: number;
+  /** Runs only this part of the stage (`i/n`); the aggregate job reports the whole. */
+  shard: Shard | undefined;
+  /** Aggregate mode: join every stored run of the stage into the final report, run nothing. */
+  aggregate: boolean;
+  /** Caps over the stage's own (the tighter one applies). */
+  maxCostUsd: number | undefined;
+  maxGpuHours: number | undefined;
+  maxRetries: number | undefined;
+  /** How long a claim on a run lasts without renewal; default core's (120 s). */
+  leaseSeconds: number | undefined;
 }
 
 /** Thrown for an input that cannot be used; the message says which and what to write. */
@@ -54,6 +65,36 @@ function number(name: string, fallback: number, min: number, isInteger: boolean)
     );
   }
   return value;
+}
+
+/** An optional number: undefined when empty, else at least `min` (above it when `isAboveMin`). */
+function optionalNumber(
+  name: string,
+  min: number,
+  options: { isInteger?: boolean; isAboveMin?: boolean } = {},
+): number | undefined {
+  const text = core.getInput(name).trim();
+  if (text === "") return undefined;
+  const value = Number(text);
+  const isInRange = options.isAboveMin ? value > min : value >= min;
+  if (!Number.isFinite(value) || !isInRange || (options.isInteger && !Number.isInteger(value))) {
+    throw new InputError(
+      `[action] input ${name} must be ${options.isInteger ? "a whole number" : "a number"} ${options.isAboveMin ? ">" : ">="} ${min}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
+}
+
+function shardInput(): Shard | undefined {
+  const text = core.getInput("shard").trim();
+  if (text === "") return undefined;
+  try {
+    return parseShard(text);
+  } catch (error) {
+    throw new InputError(
+      `[action] input ${(error as Error).message}; in a matrix job write shard: \${{ matrix.shard }}/<count>`,
+    );
+  }
 }
 
 export function readInputs(): ActionInputs {
@@ -96,5 +137,30 @@ export function readInputs(): ActionInputs {
     gate: bool("gate"),
     baseConfig: optional("base-config"),
     progressIntervalSeconds: number("progress-interval-seconds", 15, 0, false),
+    ...scaleOutInputs(),
+  };
+}
+
+function scaleOutInputs(): Pick<
+  ActionInputs,
+  "shard" | "aggregate" | "maxCostUsd" | "maxGpuHours" | "maxRetries" | "leaseSeconds"
+> {
+  const shard = shardInput();
+  const aggregate = bool("aggregate");
+  if (shard && aggregate)
+    throw new InputError(
+      "[action] inputs shard and aggregate are both set; a shard job runs its part (shard: i/n), the aggregate job after the shards joins them (aggregate: true)",
+    );
+  if (aggregate && bool("gate"))
+    throw new InputError(
+      "[action] inputs gate and aggregate are both set; the gate job checks the command, the aggregate job after the shards reports",
+    );
+  return {
+    shard,
+    aggregate,
+    maxCostUsd: optionalNumber("max-cost-usd", 0, { isAboveMin: true }),
+    maxGpuHours: optionalNumber("max-gpu-hours", 0, { isAboveMin: true }),
+    maxRetries: optionalNumber("max-retries", 0, { isInteger: true }),
+    leaseSeconds: optionalNumber("lease-seconds", 1),
   };
 }

@@ -7,6 +7,10 @@
  * the stage against the files that exist → run through the coordinator with a sticky
  * comment updated as runs finish → final report → job summary, outputs, artifact →
  * commit status → 🚀 or 😕.
+ *
+ * Scaled out (inputs `shard` and `aggregate`): each shard job runs its part and edits only
+ * its own line of the sticky comment; the aggregate job after them joins every stored run
+ * of the stage and posts the final report, status and reaction.
  */
 import path from "node:path";
 import * as core from "@actions/core";
@@ -16,6 +20,7 @@ import {
   ExperimentCoordinator,
   applyStageOverrides,
   estimateRunsCostUsd,
+  estimateStageBudget,
   loadBaseConfig,
   loadStageConfig,
   renderMarkdown,
@@ -23,6 +28,8 @@ import {
   type CloudStorage,
   type CoordinatorEvent,
   type ExperimentResult,
+  type RunStageOptions,
+  type Shard,
   type StageConfig,
   type StageResult,
 } from "@tmgg/core";
@@ -47,10 +54,14 @@ import {
   stickyMarker,
 } from "./messages.ts";
 import { RecordingRunner } from "./recording-runner.ts";
+import { ShardProgressComment, shardLine } from "./shard-progress.ts";
 import { STATE } from "./state.ts";
 import { listStages, stageFile } from "./stages.ts";
 import { StickyComment } from "./sticky-comment.ts";
 import { readTrigger, type Trigger } from "./trigger.ts";
+
+/** What a job does with a run command (inputs `shard` and `aggregate`). */
+type Mode = { kind: "run" } | { kind: "shard"; shard: Shard } | { kind: "aggregate" };
 
 /** How a handled event ended: the job fails unless `isOk`. */
 interface Outcome {
@@ -113,6 +124,7 @@ class Session {
   readonly #cwd = workspace();
   readonly #runUrl = runUrl();
   #sticky: StickyComment | null = null;
+  #shardComment: ShardProgressComment | null = null;
   #headSha: string | null = null;
   #statusContext: string | null = null;
   /** Gate mode: a real run was asked for and passed every check. */
@@ -270,6 +282,31 @@ class Session {
       : path.resolve(this.#cwd, storage);
   }
 
+  /** What this job does with a run command: the whole stage, one shard of it, or the report of every shard. */
+  get #mode(): Mode {
+    if (this.#inputs.aggregate) return { kind: "aggregate" };
+    if (this.#inputs.shard) return { kind: "shard", shard: this.#inputs.shard };
+    return { kind: "run" };
+  }
+
+  /**
+   * The caps and retries the sweep runs under: the tighter of the workflow's input and the
+   * stage's field (after `/sweep` overrides), so a comment can lower the workflow's cap but
+   * never raise it.
+   */
+  #limits(stage: StageConfig): Pick<RunStageOptions, "maxCostUsd" | "maxGpuHours" | "maxRetries"> {
+    const tighter = (input: number | undefined, own: number | undefined): number | undefined =>
+      input === undefined ? own : own === undefined ? input : Math.min(input, own);
+    const maxCostUsd = tighter(this.#inputs.maxCostUsd, stage.maxCostUsd);
+    const maxGpuHours = tighter(this.#inputs.maxGpuHours, stage.maxGpuHours);
+    const maxRetries = tighter(this.#inputs.maxRetries, stage.maxRetries);
+    return {
+      ...(maxCostUsd === undefined ? {} : { maxCostUsd }),
+      ...(maxGpuHours === undefined ? {} : { maxGpuHours }),
+      ...(maxRetries === undefined ? {} : { maxRetries }),
+    };
+  }
+
   async #sweep(command: Extract<SweepCommand, { kind: "run" }>, file: string): Promise<Outcome> {
     // a dry run has its own sticky comment, so it never hides the stage's last report
     const marker = command.isDryRun ? dryRunMarker(command.stage) : stickyMarker(command.stage);
@@ -306,6 +343,9 @@ class Session {
       }
       return OK;
     }
+    const mode = this.#mode;
+    const shard = mode.kind === "shard" ? mode.shard : undefined;
+    const limits = this.#limits(stage);
     const gpuType = this.#inputs.gpuType ?? stage.gpuType;
     const localRoot = path.join(
       process.env.RUNNER_TEMP || path.join(this.#cwd, ".tmgg"),
@@ -331,25 +371,29 @@ class Session {
     if (command.isDryRun) {
       const coordinator = coordinatorFor(this.#inputs.backend, await this.#storage());
       try {
-        const plan = await coordinator.planStage(stage, baseConfig, { resume: !command.isFresh });
-        const durations = [...plan.stored.values()]
-          .filter((r) => r.status === "completed")
-          .map((r) => r.durationSeconds);
+        const plan = await coordinator.planStage(stage, baseConfig, {
+          resume: !command.isFresh,
+          shard,
+        });
+        const toRun = plan.total - plan.skip.size;
         const body = dryRunMarkdown(
           {
             stage,
-            total: plan.runs.length,
-            toRun: plan.runs.length - plan.skip.size,
+            total: plan.total,
+            toRun,
             skipped: plan.skip.size,
             groups: new Set(plan.runs.map((r) => r.groupId)).size,
             runIds: plan.runs.map((r) => r.runId),
             skippedIds: plan.skip,
             backend: this.#inputs.backend,
-            gpuType,
-            timeoutSeconds: stage.timeoutSeconds,
-            typicalSeconds: durations.length
-              ? durations.reduce((a, b) => a + b, 0) / durations.length
-              : undefined,
+            budget: estimateStageBudget(stage, toRun, plan.stored.values(), {
+              backend: this.#inputs.backend,
+              gpuType,
+              maxCostUsd: limits.maxCostUsd,
+              maxGpuHours: limits.maxGpuHours,
+              shard,
+            }),
+            shard,
             overrides: command.overrides,
             isFresh: command.isFresh,
             commitSha: sha,
@@ -363,6 +407,21 @@ class Session {
       } finally {
         await coordinator.close();
       }
+    }
+
+    this.#statusContext = `tmgg-sweep/${command.stage}`;
+    if (mode.kind === "aggregate") {
+      const coordinator = coordinatorFor(this.#inputs.backend, await this.#storage());
+      let result: StageResult;
+      try {
+        result = await coordinator.aggregateStoredStage(stage, baseConfig);
+      } finally {
+        await coordinator.close();
+      }
+      core.info(
+        `stage ${stage.name}: joined ${result.summary.totalExperiments} stored runs, ${result.missingRuns?.length ?? 0} of the plan without a result`,
+      );
+      return this.#report(command, stage, result, new Map(), mode);
     }
 
     const runner = new RecordingRunner(
@@ -380,8 +439,36 @@ class Session {
       ),
     );
     const coordinator = coordinatorFor(runner, await this.#storage());
-    this.#statusContext = `tmgg-sweep/${command.stage}`;
-    const progress = { total: 0, completed: 0, failed: 0, running: 0, skipped: 0 };
+    // A shard job edits only its own line of the comment; the aggregate job writes the report.
+    const shardComment =
+      shard && prNumber !== null
+        ? new ShardProgressComment(
+            this.#api,
+            prNumber,
+            {
+              marker: stickyMarker(command.stage),
+              stage: command.stage,
+              runKey: process.env.GITHUB_RUN_ID ?? "",
+              commitSha: sha,
+              runUrl: this.#runUrl,
+            },
+            shard,
+            interval,
+          )
+        : null;
+    this.#shardComment = shardComment;
+    if (shardComment)
+      shardComment.onError = (error) =>
+        core.warning(`[action] a progress update of the shard's line failed: ${errorMessage(error)}`);
+    const progress = {
+      total: 0,
+      completed: 0,
+      failed: 0,
+      running: 0,
+      skipped: 0,
+      claimed: 0,
+      notStarted: 0,
+    };
     const recent: ExperimentResult[] = [];
     const progressBody = (): string =>
       renderProgressMarkdown({
@@ -392,13 +479,15 @@ class Session {
         recent,
         ...(this.#runUrl ? { runUrl: this.#runUrl } : {}),
       });
+    const progressLine = (): string =>
+      shardLine({ shard: shard ?? { index: 1, count: 1 }, state: "running", ...progress });
     const onEvent = (event: CoordinatorEvent): void => {
       switch (event.type) {
         case "planned":
           progress.total = event.total;
           progress.skipped = event.skipped;
           core.info(
-            `stage ${stage.name}: ${event.total} runs, ${event.toRun} to run, ${event.skipped} already completed`,
+            `stage ${stage.name}${shard ? `, shard ${shard.index} of ${shard.count}` : ""}: ${event.total} runs, ${event.toRun} to run, ${event.skipped} already completed`,
           );
           break;
         case "started":
@@ -414,12 +503,43 @@ class Session {
             `${event.counts.done}/${event.counts.total} ${event.result.status} ${event.result.runId}`,
           );
           break;
+        case "claimed":
+          progress.claimed++;
+          core.info(
+            event.reason === "lease"
+              ? `${event.runId}: claimed by another sweep (${event.owner ?? "?"}, until ${event.expiresAt ?? "?"}); not run here`
+              : `${event.runId}: another sweep finished it meanwhile; not run here`,
+          );
+          break;
+        case "skipped":
+          progress.skipped++;
+          core.info(`${event.runId}: another sweep completed it meanwhile; reused`);
+          break;
+        case "retry":
+          core.info(
+            `${event.runId}: failed for an infrastructure reason, running it again (attempt ${event.attempt}, at most ${event.maxRetries} retries)`,
+          );
+          return;
+        case "budget":
+          core.warning(event.message);
+          return;
         case "warning":
           core.warning(event.message);
           return;
         default:
           return;
       }
+      if (shardComment) {
+        if (event.type === "planned") {
+          shardComment.write(progressLine()).then((ref) => {
+            core.setOutput("comment-url", ref.htmlUrl);
+          }, shardComment.onError);
+        } else {
+          shardComment.update(progressLine());
+        }
+        return;
+      }
+      if (shard) return; // a shard without a pull request: the job log only
       if (event.type === "planned" && sticky) {
         // the plan goes out at once; progress after it is throttled
         sticky.write(progressBody()).then((ref) => {
@@ -431,7 +551,12 @@ class Session {
       sticky?.update(progressBody());
     };
 
-    await this.#status("pending", `sweep ${stage.name} running`);
+    await this.#status(
+      "pending",
+      shard
+        ? `sweep ${stage.name} running in ${shard.count} shards (shard ${shard.index} started)`
+        : `sweep ${stage.name} running`,
+    );
     let result: StageResult;
     try {
       result = await coordinator.runStage(stage, baseConfig, {
@@ -440,16 +565,22 @@ class Session {
         signal: this.#signal,
         onEvent,
         gpuType,
+        ...limits,
+        ...(shard ? { shard } : {}),
+        ...(this.#inputs.leaseSeconds === undefined
+          ? {}
+          : { leaseSeconds: this.#inputs.leaseSeconds }),
       });
     } finally {
       sticky?.close();
+      shardComment?.close();
       await coordinator.close();
       if (this.#inputs.backend === "modal") {
         const inner = runner.inner as { sandboxIds?: () => string[] };
         core.saveState(STATE.sandboxes, JSON.stringify(inner.sandboxIds?.() ?? []));
       }
     }
-    return this.#report(command, stage, result, runner.localFolders);
+    return this.#report(command, stage, result, runner.localFolders, mode);
   }
 
   async #report(
@@ -457,18 +588,35 @@ class Session {
     stage: StageConfig,
     result: StageResult,
     localFolders: ReadonlyMap<string, string>,
+    mode: Mode,
   ): Promise<Outcome> {
     const isCancelled = this.#signal.aborted;
     const { summary } = result;
-    const isComplete = summary.completed === summary.totalExperiments;
+    const shard = mode.kind === "shard" ? mode.shard : undefined;
+    const notStarted = result.budget?.notStarted ?? 0;
+    const keptByBudget = new Set(result.budget?.notStartedRuns ?? []);
+    // runs of the plan with no result that the budget did not keep back: a shard that failed or never ran
+    const missing = (result.missingRuns ?? []).filter((runId) => !keptByBudget.has(runId)).length;
+    const claimed = result.claimedRuns?.length ?? 0;
+    const hasFailures = summary.completed !== summary.totalExperiments;
+    const isClean = !hasFailures && missing === 0;
     const cost = result.estimatedCostUsd ?? estimateRunsCostUsd(result.experiments) ?? undefined;
     const notes: string[] = [];
     if (isCancelled)
       notes.push(
         "⏹️ Cancelled: the runs in flight were stopped; completed runs are saved and skipped next time.",
       );
+    if (shard)
+      notes.push(
+        `This job ran shard ${shard.index} of ${shard.count}; the aggregate job joins the shards and posts the report of the whole stage.`,
+      );
+    if (mode.kind === "aggregate")
+      notes.push(
+        `Joined from every stored run of the stage in ${this.#inputs.storage} (the shard jobs' results).`,
+      );
     if (command.overrides.length > 0) notes.push(`Overrides: ${command.overrides.join(" ")}`);
-    if (command.isFresh) notes.push("--fresh: stored results were ignored");
+    if (command.isFresh && mode.kind !== "aggregate")
+      notes.push("--fresh: stored results were ignored");
     const options = {
       marker: stickyMarker(command.stage),
       notes,
@@ -476,10 +624,11 @@ class Session {
       ...(cost === undefined ? {} : { estimatedCostUsd: cost }),
     };
 
+    const part = shard ? `-shard-${shard.index}-of-${shard.count}` : "";
     const artifactRoot = path.join(
       process.env.RUNNER_TEMP || path.join(this.#cwd, ".tmgg"),
       "tmgg-sweep",
-      `artifact-${command.stage}`,
+      `artifact-${command.stage}${part}`,
     );
     let staged: StagedArtifact | null = null;
     try {
@@ -496,17 +645,44 @@ class Session {
       );
     }
 
-    if (this.#sticky) {
+    if (shard) {
+      if (this.#shardComment) {
+        const line = shardLine({
+          shard,
+          state: isCancelled ? "cancelled" : "finished",
+          total: summary.totalExperiments + claimed + notStarted,
+          completed: summary.completed - summary.skipped,
+          failed: summary.failed + summary.timeout,
+          running: 0,
+          skipped: summary.skipped,
+          claimed,
+          notStarted,
+        });
+        try {
+          core.setOutput("comment-url", (await this.#shardComment.finish(line)).htmlUrl);
+        } catch (error) {
+          core.warning(`[action] could not write the shard's line: ${errorMessage(error)}`);
+        }
+      }
+    } else if (this.#sticky) {
       const ref = await this.#sticky.finish(renderMarkdown(result, options));
       core.setOutput("comment-url", ref.htmlUrl);
     }
     core.saveState(STATE.phase, "reported");
+    if (mode.kind === "aggregate" && notStarted > 0)
+      core.warning(
+        `[action] sweep ${stage.name}: the budget kept ${notStarted} runs from starting (see the report)`,
+      );
     const best = result.bestMetrics?.[result.objective.metric];
-    const headline = `${summary.completed}/${summary.totalExperiments} completed${best === undefined ? "" : `, best ${result.objective.metric} ${best.toPrecision(4)}`}`;
-    const state: CommitState = isCancelled ? "error" : isComplete ? "success" : "failure";
+    const extra = [
+      ...(notStarted > 0 ? [`budget reached: ${notStarted} not started`] : []),
+      ...(missing > 0 ? [`${missing} without a result`] : []),
+    ];
+    const headline = `${summary.completed}/${summary.totalExperiments} completed${best === undefined ? "" : `, best ${result.objective.metric} ${best.toPrecision(4)}`}${extra.length > 0 ? `; ${extra.join("; ")}` : ""}`;
+    const state: CommitState = isCancelled ? "error" : isClean ? "success" : "failure";
     const upload = async (): Promise<void> => {
       if (!staged) return;
-      const name = `tmgg-sweep-${command.stage}${Number(process.env.GITHUB_RUN_ATTEMPT ?? "1") > 1 ? `-attempt-${process.env.GITHUB_RUN_ATTEMPT}` : ""}`;
+      const name = `tmgg-sweep-${command.stage}${part}${Number(process.env.GITHUB_RUN_ATTEMPT ?? "1") > 1 ? `-attempt-${process.env.GITHUB_RUN_ATTEMPT}` : ""}`;
       try {
         const outcome = await uploadArtifact(name, staged);
         if (outcome.isUploaded)
@@ -528,18 +704,26 @@ class Session {
     core.setOutput("stage-result", staged?.stageResultPath ?? "");
     core.setOutput("best-config", JSON.stringify(result.bestConfig));
     core.setOutput("success-rate", String(summary.successRate));
-    await this.#status(state, isCancelled ? `cancelled: ${headline}` : headline);
-    await this.#react(isComplete && !isCancelled ? "rocket" : "confused");
+    if (!shard) {
+      // a shard's outcome is one part: the aggregate job sets the status and the reaction
+      await this.#status(state, isCancelled ? `cancelled: ${headline}` : headline);
+      await this.#react(isClean && notStarted === 0 && !isCancelled ? "rocket" : "confused");
+    }
     if (isCancelled) await upload();
 
-    if (isCancelled)
-      return { isOk: false, message: `[action] sweep ${stage.name} cancelled: ${headline}` };
-    if (!isComplete) {
-      return {
-        isOk: false,
-        message: `[action] sweep ${stage.name}: ${summary.totalExperiments - summary.completed} of ${summary.totalExperiments} runs did not complete (see the report)`,
-      };
-    }
+    const what = `sweep ${stage.name}${shard ? ` (shard ${shard.index} of ${shard.count})` : ""}`;
+    if (isCancelled) return { isOk: false, message: `[action] ${what} cancelled: ${headline}` };
+    const problems: string[] = [];
+    if (hasFailures)
+      problems.push(
+        `${summary.totalExperiments - summary.completed} of ${summary.totalExperiments} runs did not complete`,
+      );
+    if (missing > 0)
+      problems.push(
+        `${missing} runs of the stage have no result (a shard job failed or did not run: re-run it, then this job)`,
+      );
+    if (problems.length > 0)
+      return { isOk: false, message: `[action] ${what}: ${problems.join("; ")} (see the report)` };
     return OK;
   }
 

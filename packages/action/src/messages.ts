@@ -3,7 +3,7 @@
  * Reports themselves come from core (renderMarkdown, renderProgressMarkdown). Text that
  * came from a comment or a file is shown through {@link code}, never as markdown.
  */
-import { estimateCostUsd, formatDuration, type StageConfig } from "@tmgg/core";
+import { formatDuration, type Shard, type StageBudget, type StageConfig } from "@tmgg/core";
 
 /** Hidden marker of the sticky comment of a (PR, stage): `<!-- tmgg-sweep:stage1 -->`. */
 export function stickyMarker(stage: string): string {
@@ -42,8 +42,8 @@ export const HELP_TEXT = `### 🧪 \`/sweep\` — run a sweep stage on this pull
 | command | what it does |
 | --- | --- |
 | \`/sweep <stage>\` | runs \`stages/<stage>.yaml\` on the PR's head commit and answers here (progress, then the report) |
-| \`/sweep <stage> key=value …\` | overrides for this run: \`seeds=1,2\`, \`timeout_seconds=600\`, \`gpu_type=T4\`, \`num_trials=10\`, \`architectures=…\`, \`datasets=…\`, or a hyperparameter of the stage (\`learning_rate=1e-3\`, \`model.num_layers=4,8\`) |
-| \`/sweep <stage> --dry-run\` | shows the plan (runs, resume, estimated GPU cost) and runs nothing |
+| \`/sweep <stage> key=value …\` | overrides for this run: \`seeds=1,2\`, \`timeout_seconds=600\`, \`gpu_type=T4\`, \`num_trials=10\`, \`architectures=…\`, \`datasets=…\`, \`max_cost_usd=20\`, \`max_gpu_hours=8\`, \`max_retries=2\`, or a hyperparameter of the stage (\`learning_rate=1e-3\`, \`model.num_layers=4,8\`) |
+| \`/sweep <stage> --dry-run\` | shows the plan (runs, resume, estimated GPU cost against the budget) and runs nothing |
 | \`/sweep <stage> --fresh\` | ignores stored results and runs everything again |
 | \`/sweep list\` | lists the stages in this repository |
 | \`/sweep help\` | this text |
@@ -92,10 +92,10 @@ export interface DryRunPlan {
   runIds: readonly string[];
   skippedIds: ReadonlySet<string>;
   backend: string;
-  gpuType: string;
-  timeoutSeconds: number;
-  /** Mean duration of the stage's stored completed runs, when there are some. */
-  typicalSeconds: number | undefined;
+  /** The runs to run priced against the caps (core's estimateStageBudget, as `tmgg plan`). */
+  budget: StageBudget;
+  /** The shard planned, when the job runs one. */
+  shard: Shard | undefined;
   overrides: readonly string[];
   isFresh: boolean;
   commitSha: string;
@@ -108,26 +108,51 @@ function usd(value: number): string {
   return value < 0.01 && value > 0 ? "< $0.01" : `$${value.toFixed(2)}`;
 }
 
-/** Cost lines of a plan: an upper bound (every run reaching its timeout) and, where stored runs say how long a run takes, a typical figure. */
+function hours(value: number): string {
+  return value < 10 ? value.toFixed(2) : value.toFixed(1);
+}
+
+/**
+ * Cost lines of a plan: an upper bound (every run reaching its timeout), where stored runs
+ * say how long a run takes a typical figure, and the budget (`max_cost_usd`,
+ * `max_gpu_hours`) the sweep would run under.
+ */
 export function costLines(plan: DryRunPlan): string[] {
-  if (plan.backend !== "modal") {
-    return [
-      `**Estimated GPU cost:** none billed by a cloud: the \`${plan.backend}\` backend runs on this job's own runner.`,
-    ];
-  }
-  const bound = estimateCostUsd(plan.gpuType, plan.timeoutSeconds * plan.toRun);
-  if (bound === null)
-    return [`**Estimated GPU cost:** unknown: no price for GPU type ${code(plan.gpuType, 40)}.`];
-  const lines = [
-    `**Estimated GPU cost:** at most ${usd(bound)} (${plan.toRun} runs × timeout ${formatDuration(plan.timeoutSeconds)} on ${code(plan.gpuType, 40)}, Modal list prices; an estimate, not a bill)`,
-  ];
-  if (plan.typicalSeconds !== undefined) {
-    const typical = estimateCostUsd(plan.gpuType, plan.typicalSeconds * plan.toRun);
-    if (typical !== null) {
+  const { estimate, model, limits, storedRuns } = plan.budget;
+  const gpu = code(model.gpuType, 40);
+  const shape = `${plan.toRun} runs × timeout ${formatDuration(model.timeoutSeconds)} × ${model.gpus} GPU`;
+  const gpuHours = `${hours(estimate.worstCase.gpuHours)} GPU-hours`;
+  const lines: string[] = [];
+  if (model.backend === "local") {
+    lines.push(
+      `**Estimated GPU cost:** none billed by a cloud: the \`local\` backend runs on this job's own runner; at most ${gpuHours} (${shape})`,
+    );
+  } else if (estimate.worstCase.costUsd === null) {
+    lines.push(`**Estimated GPU cost:** unknown: no price for GPU type ${gpu}; at most ${gpuHours}`);
+  } else {
+    lines.push(
+      `**Estimated GPU cost:** at most ${usd(estimate.worstCase.costUsd)}, ${gpuHours} (${shape} on ${gpu}, Modal list prices; an estimate, not a bill)`,
+    );
+    if (estimate.expected?.costUsd != null && estimate.meanDurationSeconds !== null) {
       lines.push(
-        `**Typical:** about ${usd(typical)} (stored runs of this stage took ${formatDuration(plan.typicalSeconds)} on average)`,
+        `**Typical:** about ${usd(estimate.expected.costUsd)} (${storedRuns} stored runs of this stage took ${formatDuration(estimate.meanDurationSeconds)} on average)`,
       );
     }
+  }
+  const caps: string[] = [];
+  if (limits.maxCostUsd !== undefined) caps.push(`max_cost_usd ${usd(limits.maxCostUsd)}`);
+  if (limits.maxGpuHours !== undefined) caps.push(`max_gpu_hours ${hours(limits.maxGpuHours)}`);
+  if (caps.length === 0) {
+    lines.push(
+      "**Budget:** none (set `max_cost_usd` or `max_gpu_hours` in the stage, as a `/sweep` override, or in the workflow's inputs)",
+    );
+  } else {
+    const share = plan.shard ? ` (this shard's 1/${plan.shard.count} share)` : "";
+    lines.push(
+      estimate.mayStopEarly
+        ? `**Budget:** ${caps.join(", ")}${share}: ⚠️ the worst case passes it, so a run starts only while the runs started could not pass it at their timeout (${estimate.runsAtOnce ?? 0} runs at once at most); the rest are reported as not started`
+        : `**Budget:** ${caps.join(", ")}${share}: ✅ every run fits even at its timeout`,
+    );
   }
   return lines;
 }
@@ -140,9 +165,15 @@ export function dryRunMarkdown(plan: DryRunPlan, marker: string): string {
       : `${code(key, 60)}: a range`,
   );
   const shown = plan.runIds.slice(0, PLAN_IDS_SHOWN);
+  const pairs = stage.architectures.length * stage.datasets.length;
+  const shape = plan.shard
+    ? `shard ${plan.shard.index} of ${plan.shard.count}`
+    : stage.numTrials === undefined
+      ? `${plan.groups} configurations × ${stage.seeds.length} seeds`
+      : `${stage.numTrials} trials × ${stage.seeds.length} seeds × ${pairs} architecture-dataset pairs`;
   const facts = [
-    `**Runs:** ${plan.total} (${plan.groups} configurations × ${stage.seeds.length} seeds) · **to run:** ${plan.toRun} · **skipped (already completed):** ${plan.skipped}${plan.isFresh ? " · `--fresh`: stored results ignored" : ""}`,
-    `**Backend:** ${code(plan.backend, 30)} on ${code(plan.gpuType, 40)} · **timeout:** ${formatDuration(plan.timeoutSeconds)} per run · **commit:** \`${plan.commitSha.slice(0, 7)}\``,
+    `**Runs:** ${plan.total} (${shape}) · **to run:** ${plan.toRun} · **skipped (already completed):** ${plan.skipped}${plan.isFresh ? " · `--fresh`: stored results ignored" : ""}`,
+    `**Backend:** ${code(plan.backend, 30)} on ${code(plan.budget.model.gpuType, 40)} · **timeout:** ${formatDuration(plan.budget.model.timeoutSeconds)} per run · **commit:** \`${plan.commitSha.slice(0, 7)}\``,
     `**Command:** ${code(stage.command.join(" "), 200)}`,
     ...(hyper.length > 0 ? [`**Hyperparameters:** ${hyper.join(", ")}`] : []),
     ...(plan.overrides.length > 0

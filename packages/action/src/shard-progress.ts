@@ -1,0 +1,222 @@
+/**
+ * Progress of a sharded sweep in the stage's sticky comment: one line per shard job, each
+ * job editing only its own line. Jobs run at once, so every write reads the comment
+ * first and puts its line among the others; a line lost to two jobs writing at the same
+ * moment comes back with that job's next write, and a job's last line is read back and
+ * written again until it is there. The aggregate job then replaces the whole comment
+ * with the report of every run.
+ */
+import type { Shard } from "@tmgg/core";
+import { httpStatus, type CommentRef, type GitHubApi } from "./github-api.ts";
+import { code, markerComment } from "./messages.ts";
+import { MAX_COMMENT_CHARS } from "./sticky-comment.ts";
+
+/** What one shard job has done so far. */
+export interface ShardProgress {
+  shard: Shard;
+  state: "running" | "finished" | "cancelled";
+  total: number;
+  completed: number;
+  failed: number;
+  running: number;
+  skipped: number;
+  /** Runs left to another sweep that held them. */
+  claimed: number;
+  /** Runs the budget kept from starting. */
+  notStarted: number;
+}
+
+/** Who writes the lines: the workflow run (its shards share one comment body) and the header facts. */
+export interface ShardCommentContext {
+  marker: string;
+  stage: string;
+  /** `GITHUB_RUN_ID`: lines of an earlier workflow run are dropped, re-run attempts keep them. */
+  runKey: string;
+  commitSha: string;
+  runUrl: string | undefined;
+}
+
+const LINE_PATTERN = /^- .*<!-- tmgg-shard:(\d+)\/(\d+) -->$/;
+
+function lineTag(shard: Shard): string {
+  return `<!-- tmgg-shard:${shard.index}/${shard.count} -->`;
+}
+
+function bodyTag(context: ShardCommentContext, count: number): string {
+  return `<!-- tmgg-shards:${context.runKey.replace(/[^0-9A-Za-z_-]/g, "")}:${count} -->`;
+}
+
+/** One shard's line (no user text in it, only numbers). */
+export function shardLine(progress: ShardProgress): string {
+  const { shard } = progress;
+  const done = progress.completed + progress.failed + progress.skipped;
+  const isClean = progress.failed === 0;
+  const head =
+    progress.state === "running"
+      ? "⏳ running"
+      : progress.state === "cancelled"
+        ? "⏹️ cancelled"
+        : isClean
+          ? "✅ finished"
+          : "⚠️ finished";
+  const counts = [
+    `✅ ${progress.completed} completed`,
+    `❌ ${progress.failed} failed`,
+    ...(progress.state === "running" ? [`🔄 ${progress.running} running`] : []),
+    ...(progress.skipped > 0 ? [`⏭️ ${progress.skipped} skipped`] : []),
+    ...(progress.claimed > 0 ? [`🤝 ${progress.claimed} claimed by another sweep`] : []),
+    ...(progress.notStarted > 0 ? [`💰 ${progress.notStarted} not started (budget)`] : []),
+  ];
+  return `- **shard ${shard.index} of ${shard.count}** ${head}: ${done} of ${progress.total} runs done · ${counts.join(" · ")} ${lineTag(shard)}`;
+}
+
+/**
+ * The comment body with this shard's line put in: the lines of the other shards of the
+ * same workflow run are kept (in shard order), anything else the comment held is replaced.
+ */
+export function withShardLine(
+  current: string | null,
+  context: ShardCommentContext,
+  shard: Shard,
+  line: string,
+): string {
+  const tag = bodyTag(context, shard.count);
+  const lines = new Map<number, string>();
+  if (current?.includes(tag)) {
+    for (const text of current.split("\n")) {
+      const match = LINE_PATTERN.exec(text);
+      if (match && Number(match[2]) === shard.count) lines.set(Number(match[1]), text);
+    }
+  }
+  lines.set(shard.index, line);
+  const facts = [
+    `commit \`${context.commitSha.slice(0, 7)}\``,
+    ...(context.runUrl ? [`[workflow run](${context.runUrl})`] : []),
+  ];
+  return [
+    markerComment(context.marker),
+    `## ⏳ Sweep ${code(context.stage, 60)}: running in ${shard.count} shards`,
+    tag,
+    "",
+    `Each shard job updates its own line; the aggregate job after them replaces this comment with the report of every run. ${facts.join(" · ")}`,
+    "",
+    ...[...lines.entries()].sort((a, b) => a[0] - b[0]).map(([, text]) => text),
+  ].join("\n");
+}
+
+/** Waits between reading a shard's last line back, so jobs that wrote at once drift apart. */
+const VERIFY_DELAY_MS = { min: 250, spread: 750 };
+const VERIFY_TRIES = 3;
+
+/** One shard job's line in the sticky comment, written as the job goes (throttled). */
+export class ShardProgressComment {
+  readonly #api: GitHubApi;
+  readonly #issueNumber: number;
+  readonly #context: ShardCommentContext;
+  readonly #shard: Shard;
+  readonly #intervalMs: number;
+  #ref: CommentRef | null | undefined;
+  #pending: string | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | null = null;
+  #lastWriteAt = 0;
+  #closed = false;
+  /** Told about failed writes (they never stop a sweep). */
+  onError: (error: unknown) => void = () => undefined;
+
+  constructor(
+    api: GitHubApi,
+    issueNumber: number,
+    context: ShardCommentContext,
+    shard: Shard,
+    intervalMs: number,
+  ) {
+    this.#api = api;
+    this.#issueNumber = issueNumber;
+    this.#context = context;
+    this.#shard = shard;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** Writes the line now, after any write in flight. */
+  write(line: string): Promise<CommentRef> {
+    this.#cancelTimer();
+    this.#pending = null;
+    return this.#enqueue(line);
+  }
+
+  /** Queues a line: written once the last write is `intervalMs` old; only the newest is kept. */
+  update(line: string): void {
+    if (this.#closed) return;
+    this.#pending = line;
+    if (this.#timer) return;
+    const wait = Math.max(0, this.#lastWriteAt + this.#intervalMs - Date.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      const next = this.#pending;
+      this.#pending = null;
+      if (next !== null && !this.#closed) this.#enqueue(next).catch(this.onError);
+    }, wait);
+  }
+
+  /** Writes the shard's last line, then reads it back until it is there (another job may have written over it). */
+  async finish(line: string): Promise<CommentRef> {
+    this.#closed = true;
+    let ref = await this.write(line);
+    for (let i = 0; i < VERIFY_TRIES; i++) {
+      await new Promise((resolve) =>
+        setTimeout(resolve, VERIFY_DELAY_MS.min + Math.random() * VERIFY_DELAY_MS.spread),
+      );
+      const body = await this.#api.getCommentBody(ref.id);
+      if (body?.split("\n").includes(line)) break;
+      ref = await this.#enqueue(line);
+    }
+    return ref;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#cancelTimer();
+    this.#pending = null;
+  }
+
+  #enqueue(line: string): Promise<CommentRef> {
+    this.#lastWriteAt = Date.now();
+    const written = this.#queue.then(() => this.#put(line));
+    this.#queue = written.catch(() => undefined);
+    return written;
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  async #put(line: string): Promise<CommentRef> {
+    const markerLine = markerComment(this.#context.marker);
+    if (this.#ref === undefined)
+      this.#ref = await this.#api.findComment(this.#issueNumber, markerLine);
+    const current = this.#ref ? await this.#api.getCommentBody(this.#ref.id) : null;
+    const body = withShardLine(current, this.#context, this.#shard, line);
+    if (body.length > MAX_COMMENT_CHARS) {
+      throw new RangeError(
+        `[action] the progress of ${this.#shard.count} shards is over GitHub's ${MAX_COMMENT_CHARS} characters; use fewer shards`,
+      );
+    }
+    if (this.#ref && current !== null) {
+      try {
+        this.#ref = await this.#api.updateComment(this.#ref.id, body);
+      } catch (error) {
+        // not ours to edit, or deleted meanwhile: start a new one, as StickyComment does
+        const status = httpStatus(error);
+        if (status !== 404 && status !== 403) throw error;
+        this.#ref = await this.#api.createComment(this.#issueNumber, body);
+      }
+    } else {
+      // no comment yet, or it was deleted since it was found
+      this.#ref = await this.#api.createComment(this.#issueNumber, body);
+    }
+    this.#lastWriteAt = Date.now();
+    return this.#ref;
+  }
+}
