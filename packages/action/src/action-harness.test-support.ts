@@ -6,11 +6,13 @@
  * with a bare `origin` beside it.
  */
 import { execFile, spawn } from "node:child_process";
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { FakeArtifactService } from "./fake-artifacts.test-support.ts";
+import { FakeGitHub, type FakeGitHubOptions } from "./fake-github.test-support.ts";
 
 const exec = promisify(execFile);
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -248,4 +250,47 @@ export function commentPayload(
     repository: { name: "sweeps", owner: { login: "octo" }, full_name: "octo/sweeps" },
     sender: user,
   };
+}
+
+export const MAINTAINER = { permission: "write", role_name: "maintain" };
+
+/** A fake GitHub (PR 7 at the workspace's head, a maintainer and a reader) and a fake artifact service, with the env that points the action at them. */
+export async function fakes(
+  workspace: Workspace,
+  options: FakeGitHubOptions = {},
+): Promise<
+  {
+    github: FakeGitHub;
+    artifacts: FakeArtifactService;
+    env: Record<string, string>;
+  } & AsyncDisposable
+> {
+  const github = await FakeGitHub.start({
+    pulls: { 7: { headSha: workspace.head, headRepo: "octo/sweeps" } },
+    permissions: { maintainer: MAINTAINER, reader: { permission: "read", role_name: "read" } },
+    ...options,
+  });
+  const artifacts = await FakeArtifactService.start();
+  return {
+    github,
+    artifacts,
+    env: {
+      GITHUB_API_URL: github.url,
+      ACTIONS_RESULTS_URL: `${artifacts.url}/`,
+      ACTIONS_RUNTIME_TOKEN: FakeArtifactService.runtimeToken(),
+    },
+    async [Symbol.asyncDispose]() {
+      await github[Symbol.asyncDispose]();
+      await artifacts[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** Run folders the local runner made under RUNNER_TEMP: none means nothing ran. */
+export async function runFolders(workspace: Workspace, stage: string): Promise<string[]> {
+  try {
+    return await readdir(path.join(workspace.runnerTemp, "tmgg-sweep", "outputs", stage));
+  } catch {
+    return [];
+  }
 }

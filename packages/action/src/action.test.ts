@@ -20,14 +20,13 @@ import {
   commentPayload,
   copyDist,
   createWorkspace,
+  fakes,
   git,
+  MAINTAINER,
   runAction,
+  runFolders,
   type Workspace,
 } from "./action-harness.test-support.ts";
-import { FakeArtifactService } from "./fake-artifacts.test-support.ts";
-import { FakeGitHub, type FakeGitHubOptions } from "./fake-github.test-support.ts";
-
-const MAINTAINER = { permission: "write", role_name: "maintain" };
 
 let dist: string;
 let scratch: Workspace;
@@ -40,37 +39,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await scratch[Symbol.asyncDispose]();
 });
-
-async function fakes(
-  workspace: Workspace,
-  options: FakeGitHubOptions = {},
-): Promise<
-  {
-    github: FakeGitHub;
-    artifacts: FakeArtifactService;
-    env: Record<string, string>;
-  } & AsyncDisposable
-> {
-  const github = await FakeGitHub.start({
-    pulls: { 7: { headSha: workspace.head, headRepo: "octo/sweeps" } },
-    permissions: { maintainer: MAINTAINER, reader: { permission: "read", role_name: "read" } },
-    ...options,
-  });
-  const artifacts = await FakeArtifactService.start();
-  return {
-    github,
-    artifacts,
-    env: {
-      GITHUB_API_URL: github.url,
-      ACTIONS_RESULTS_URL: `${artifacts.url}/`,
-      ACTIONS_RUNTIME_TOKEN: FakeArtifactService.runtimeToken(),
-    },
-    async [Symbol.asyncDispose]() {
-      await github[Symbol.asyncDispose]();
-      await artifacts[Symbol.asyncDispose]();
-    },
-  };
-}
 
 /** Whether a process still runs: gone, or a zombie waiting to be reaped, is not. */
 async function isAlive(pid: number): Promise<boolean> {
@@ -189,15 +157,6 @@ async function exists(file: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Run folders the local runner made under RUNNER_TEMP: none means nothing ran. */
-async function runFolders(workspace: Workspace, stage: string): Promise<string[]> {
-  try {
-    return await readdir(path.join(workspace.runnerTemp, "tmgg-sweep", "outputs", stage));
-  } catch {
-    return [];
   }
 }
 

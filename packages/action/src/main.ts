@@ -459,7 +459,9 @@ class Session {
     this.#shardComment = shardComment;
     if (shardComment)
       shardComment.onError = (error) =>
-        core.warning(`[action] a progress update of the shard's line failed: ${errorMessage(error)}`);
+        core.warning(
+          `[action] a progress update of the shard's line failed: ${errorMessage(error)}`,
+        );
     const progress = {
       total: 0,
       completed: 0,
@@ -532,7 +534,11 @@ class Session {
       if (shardComment) {
         if (event.type === "planned") {
           shardComment.write(progressLine()).then((ref) => {
-            core.setOutput("comment-url", ref.htmlUrl);
+            if (ref) core.setOutput("comment-url", ref.htmlUrl);
+            else
+              core.info(
+                "no sweep comment on the pull request to add this shard's line to (a gate job in front writes one); the aggregate job posts the report",
+              );
           }, shardComment.onError);
         } else {
           shardComment.update(progressLine());
@@ -659,7 +665,8 @@ class Session {
           notStarted,
         });
         try {
-          core.setOutput("comment-url", (await this.#shardComment.finish(line)).htmlUrl);
+          const ref = await this.#shardComment.finish(line);
+          if (ref) core.setOutput("comment-url", ref.htmlUrl);
         } catch (error) {
           core.warning(`[action] could not write the shard's line: ${errorMessage(error)}`);
         }

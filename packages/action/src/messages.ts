@@ -109,7 +109,8 @@ function usd(value: number): string {
 }
 
 function hours(value: number): string {
-  return value < 10 ? value.toFixed(2) : value.toFixed(1);
+  if (value >= 10) return value.toFixed(1);
+  return value >= 0.01 || value === 0 ? value.toFixed(2) : value.toPrecision(2);
 }
 
 /**
@@ -128,7 +129,9 @@ export function costLines(plan: DryRunPlan): string[] {
       `**Estimated GPU cost:** none billed by a cloud: the \`local\` backend runs on this job's own runner; at most ${gpuHours} (${shape})`,
     );
   } else if (estimate.worstCase.costUsd === null) {
-    lines.push(`**Estimated GPU cost:** unknown: no price for GPU type ${gpu}; at most ${gpuHours}`);
+    lines.push(
+      `**Estimated GPU cost:** unknown: no price for GPU type ${gpu}; at most ${gpuHours}`,
+    );
   } else {
     lines.push(
       `**Estimated GPU cost:** at most ${usd(estimate.worstCase.costUsd)}, ${gpuHours} (${shape} on ${gpu}, Modal list prices; an estimate, not a bill)`,

@@ -3,11 +3,11 @@
  * job editing only its own line. Jobs run at once, so every write reads the comment
  * first and puts its line among the others; a line lost to two jobs writing at the same
  * moment comes back with that job's next write, and a job's last line is read back and
- * written again until it is there. The aggregate job then replaces the whole comment
- * with the report of every run.
+ * written again when it is gone. Best effort: the aggregate job then replaces the whole
+ * comment with the report of every run.
  */
 import type { Shard } from "@tmgg/core";
-import { httpStatus, type CommentRef, type GitHubApi } from "./github-api.ts";
+import type { CommentRef, GitHubApi } from "./github-api.ts";
 import { code, markerComment } from "./messages.ts";
 import { MAX_COMMENT_CHARS } from "./sticky-comment.ts";
 
@@ -104,11 +104,15 @@ export function withShardLine(
   ].join("\n");
 }
 
-/** Waits between reading a shard's last line back, so jobs that wrote at once drift apart. */
-const VERIFY_DELAY_MS = { min: 250, spread: 750 };
-const VERIFY_TRIES = 3;
+/** Reads of a shard's last line: at least two (the second catches a write from a stale read), at most four. */
+const MIN_CHECKS = 2;
+const MAX_CHECKS = 4;
 
-/** One shard job's line in the sticky comment, written as the job goes (throttled). */
+/**
+ * One shard job's line in the sticky comment, written as the job goes (throttled). It only
+ * edits a comment that exists (the gate job's ⏳ queued comment, or the stage's last
+ * report), never creates one, so shard jobs that start at once cannot make two.
+ */
 export class ShardProgressComment {
   readonly #api: GitHubApi;
   readonly #issueNumber: number;
@@ -138,8 +142,8 @@ export class ShardProgressComment {
     this.#intervalMs = intervalMs;
   }
 
-  /** Writes the line now, after any write in flight. */
-  write(line: string): Promise<CommentRef> {
+  /** Writes the line now, after any write in flight; null when there is no comment to edit. */
+  write(line: string): Promise<CommentRef | null> {
     this.#cancelTimer();
     this.#pending = null;
     return this.#enqueue(line);
@@ -159,17 +163,21 @@ export class ShardProgressComment {
     }, wait);
   }
 
-  /** Writes the shard's last line, then reads it back until it is there (another job may have written over it). */
-  async finish(line: string): Promise<CommentRef> {
+  /**
+   * Writes the shard's last line, then reads it back a few times, a moment apart, and
+   * writes it again when another job's write (made from an older read) took it out.
+   */
+  async finish(line: string): Promise<CommentRef | null> {
     this.#closed = true;
     let ref = await this.write(line);
-    for (let i = 0; i < VERIFY_TRIES; i++) {
-      await new Promise((resolve) =>
-        setTimeout(resolve, VERIFY_DELAY_MS.min + Math.random() * VERIFY_DELAY_MS.spread),
-      );
+    if (!ref) return null;
+    const delayMs = Math.min(2_000, Math.max(100, this.#intervalMs / 5));
+    for (let check = 1; check <= MAX_CHECKS; check++) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs * (1 + Math.random())));
       const body = await this.#api.getCommentBody(ref.id);
-      if (body?.split("\n").includes(line)) break;
-      ref = await this.#enqueue(line);
+      const isThere = body?.split("\n").includes(line) ?? false;
+      if (isThere && check >= MIN_CHECKS) break;
+      if (!isThere) ref = (await this.#enqueue(line)) ?? ref;
     }
     return ref;
   }
@@ -180,7 +188,7 @@ export class ShardProgressComment {
     this.#pending = null;
   }
 
-  #enqueue(line: string): Promise<CommentRef> {
+  #enqueue(line: string): Promise<CommentRef | null> {
     this.#lastWriteAt = Date.now();
     const written = this.#queue.then(() => this.#put(line));
     this.#queue = written.catch(() => undefined);
@@ -192,30 +200,25 @@ export class ShardProgressComment {
     this.#timer = null;
   }
 
-  async #put(line: string): Promise<CommentRef> {
-    const markerLine = markerComment(this.#context.marker);
+  async #put(line: string): Promise<CommentRef | null> {
     if (this.#ref === undefined)
-      this.#ref = await this.#api.findComment(this.#issueNumber, markerLine);
-    const current = this.#ref ? await this.#api.getCommentBody(this.#ref.id) : null;
+      this.#ref = await this.#api.findComment(
+        this.#issueNumber,
+        markerComment(this.#context.marker),
+      );
+    if (!this.#ref) return null;
+    const current = await this.#api.getCommentBody(this.#ref.id);
+    if (current === null) {
+      this.#ref = null; // deleted meanwhile: the aggregate job writes a new one
+      return null;
+    }
     const body = withShardLine(current, this.#context, this.#shard, line);
     if (body.length > MAX_COMMENT_CHARS) {
       throw new RangeError(
         `[action] the progress of ${this.#shard.count} shards is over GitHub's ${MAX_COMMENT_CHARS} characters; use fewer shards`,
       );
     }
-    if (this.#ref && current !== null) {
-      try {
-        this.#ref = await this.#api.updateComment(this.#ref.id, body);
-      } catch (error) {
-        // not ours to edit, or deleted meanwhile: start a new one, as StickyComment does
-        const status = httpStatus(error);
-        if (status !== 404 && status !== 403) throw error;
-        this.#ref = await this.#api.createComment(this.#issueNumber, body);
-      }
-    } else {
-      // no comment yet, or it was deleted since it was found
-      this.#ref = await this.#api.createComment(this.#issueNumber, body);
-    }
+    this.#ref = await this.#api.updateComment(this.#ref.id, body);
     this.#lastWriteAt = Date.now();
     return this.#ref;
   }
