@@ -330,6 +330,7 @@ describe("what a /sweep comment can ask", () => {
     );
     // 6 runs x 60 s timeout on an H100 at $3.9492 an hour
     expect(plan!.body).toContain("at most $0.39");
+    expect(plan!.body).toContain("**Budget:** none (set `max_cost_usd` or `max_gpu_hours`");
     expect(f.github.reactions.map((r) => r.content)).toEqual(["eyes"]);
     expect(f.github.statuses).toEqual([]);
     expect(run.outputs["comment-url"]).toContain(`#issuecomment-${plan!.id}`);
