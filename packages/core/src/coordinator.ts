@@ -18,6 +18,8 @@ import { estimateRunsCostUsd } from "./gpu-prices.ts";
 import { StagePlanner, checkShard, shardOfRun, type PlannedRun } from "./plan.ts";
 import { ResultStore } from "./result-store.ts";
 import { DEFAULT_LEASE_SECONDS, RunLeases, defaultLeaseOwner, type RunLease } from "./run-lease.ts";
+import { formatNumber } from "./report.ts";
+import { shareOfLimits } from "./stage-budget.ts";
 import { StudyScheduler } from "./study.ts";
 import { canonicalJson } from "./run-id.ts";
 import { CloudRunnerFactory } from "./runner-factory.ts";
@@ -154,8 +156,10 @@ export interface StagePlan {
 /** "max_cost_usd 10 and max_gpu_hours 4", for messages. */
 function describeLimits(report: BudgetReport): string {
   const parts: string[] = [];
-  if (report.limit.costUsd !== null) parts.push(`max_cost_usd ${report.limit.costUsd}`);
-  if (report.limit.gpuHours !== null) parts.push(`max_gpu_hours ${report.limit.gpuHours}`);
+  if (report.limit.costUsd !== null)
+    parts.push(`max_cost_usd ${formatNumber(report.limit.costUsd)}`);
+  if (report.limit.gpuHours !== null)
+    parts.push(`max_gpu_hours ${formatNumber(report.limit.gpuHours)}`);
   return parts.join(" or ");
 }
 
@@ -354,13 +358,14 @@ export class ExperimentCoordinator {
       leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
     });
     // A shard gets its share of the stage's caps, so n shards together stay within them.
-    const share = (limit: number | undefined): number | undefined =>
-      limit === undefined ? undefined : limit / (shard?.count ?? 1);
     const budget = new BudgetGuard(
-      {
-        maxCostUsd: share(options.maxCostUsd ?? stage.maxCostUsd),
-        maxGpuHours: share(options.maxGpuHours ?? stage.maxGpuHours),
-      },
+      shareOfLimits(
+        {
+          maxCostUsd: options.maxCostUsd ?? stage.maxCostUsd,
+          maxGpuHours: options.maxGpuHours ?? stage.maxGpuHours,
+        },
+        shard,
+      ),
       {
         backend: runner.name,
         gpuType,

@@ -478,7 +478,7 @@ function formatRunIds(runIds: readonly string[], shown = 5): string {
 }
 
 function formatHours(hours: number): string {
-  return hours < 10 ? hours.toFixed(2) : hours.toFixed(1);
+  return hours >= 0.01 && hours < 10 ? hours.toFixed(2) : formatNumber(hours);
 }
 
 /**
