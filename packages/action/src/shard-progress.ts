@@ -10,6 +10,7 @@ import type { Shard } from "@tmgg/core";
 import type { CommentRef, GitHubApi } from "./github-api.ts";
 import { code, markerComment } from "./messages.ts";
 import { MAX_COMMENT_CHARS } from "./sticky-comment.ts";
+import { ThrottledWriter } from "./throttled-writer.ts";
 
 /** What one shard job has done so far. */
 export interface ShardProgress {
@@ -119,14 +120,8 @@ export class ShardProgressComment {
   readonly #context: ShardCommentContext;
   readonly #shard: Shard;
   readonly #intervalMs: number;
+  readonly #writer: ThrottledWriter<string, CommentRef | null>;
   #ref: CommentRef | null | undefined;
-  #pending: string | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
-  #timer: NodeJS.Timeout | null = null;
-  #lastWriteAt = 0;
-  #closed = false;
-  /** Told about failed writes (they never stop a sweep). */
-  onError: (error: unknown) => void = () => undefined;
 
   constructor(
     api: GitHubApi,
@@ -140,27 +135,26 @@ export class ShardProgressComment {
     this.#context = context;
     this.#shard = shard;
     this.#intervalMs = intervalMs;
+    this.#writer = new ThrottledWriter((line) => this.#put(line), intervalMs);
+  }
+
+  /** Told about failed writes (they never stop a sweep). */
+  get onError(): (error: unknown) => void {
+    return this.#writer.onError;
+  }
+
+  set onError(handler: (error: unknown) => void) {
+    this.#writer.onError = handler;
   }
 
   /** Writes the line now, after any write in flight; null when there is no comment to edit. */
   write(line: string): Promise<CommentRef | null> {
-    this.#cancelTimer();
-    this.#pending = null;
-    return this.#enqueue(line);
+    return this.#writer.write(line);
   }
 
   /** Queues a line: written once the last write is `intervalMs` old; only the newest is kept. */
   update(line: string): void {
-    if (this.#closed) return;
-    this.#pending = line;
-    if (this.#timer) return;
-    const wait = Math.max(0, this.#lastWriteAt + this.#intervalMs - Date.now());
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      const next = this.#pending;
-      this.#pending = null;
-      if (next !== null && !this.#closed) this.#enqueue(next).catch(this.onError);
-    }, wait);
+    this.#writer.update(line);
   }
 
   /**
@@ -168,7 +162,7 @@ export class ShardProgressComment {
    * writes it again when another job's write (made from an older read) took it out.
    */
   async finish(line: string): Promise<CommentRef | null> {
-    this.#closed = true;
+    this.#writer.close();
     let ref = await this.write(line);
     if (!ref) return null;
     const delayMs = Math.min(2_000, Math.max(100, this.#intervalMs / 5));
@@ -177,27 +171,13 @@ export class ShardProgressComment {
       const body = await this.#api.getCommentBody(ref.id);
       const isThere = body?.split("\n").includes(line) ?? false;
       if (isThere && check >= MIN_CHECKS) break;
-      if (!isThere) ref = (await this.#enqueue(line)) ?? ref;
+      if (!isThere) ref = (await this.write(line)) ?? ref;
     }
     return ref;
   }
 
   close(): void {
-    this.#closed = true;
-    this.#cancelTimer();
-    this.#pending = null;
-  }
-
-  #enqueue(line: string): Promise<CommentRef | null> {
-    this.#lastWriteAt = Date.now();
-    const written = this.#queue.then(() => this.#put(line));
-    this.#queue = written.catch(() => undefined);
-    return written;
-  }
-
-  #cancelTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#writer.close();
   }
 
   async #put(line: string): Promise<CommentRef | null> {
@@ -219,7 +199,6 @@ export class ShardProgressComment {
       );
     }
     this.#ref = await this.#api.updateComment(this.#ref.id, body);
-    this.#lastWriteAt = Date.now();
     return this.#ref;
   }
 }
