@@ -456,6 +456,7 @@ export class ExperimentCoordinator {
       } finally {
         counts.running--;
       }
+      if (run.trial !== undefined) result = { ...result, trial: run.trial };
       try {
         const artifacts = await this.#uploadArtifacts(
           stage.name,

@@ -25,6 +25,8 @@ export interface PlannedRun {
   seed: number;
   /** The resolved config (written to `config.json`). */
   config: ConfigObject;
+  /** With `num_trials`: the number of the run's trial in its study. */
+  trial?: number;
 }
 
 /** An (architecture, dataset) pair with its composed config before hyperparameters. */

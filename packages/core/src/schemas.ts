@@ -105,6 +105,8 @@ export const experimentResultSchema = z.object({
   backend: z.string().default("unknown"),
   gpuType: z.string().default("standard"),
   logsPath: z.string().nullable().default(null),
+  /** With `num_trials`: the number of the trial this run belongs to in its study. */
+  trial: z.int().nonnegative().optional(),
   /** Why a run failed: the experiment itself, or the machine it ran on (retryable). */
   failureKind: z.enum(["experiment", "infrastructure"]).optional(),
 });

@@ -73,11 +73,16 @@ export class StudyScheduler {
     }));
 
     // Resume: stored runs of each pair, grouped into their trials by config without seed,
-    // ordered by when each trial started.
+    // numbered as they were (each result records its trial), else by when they started.
     for (const study of this.#studies) {
       const groups = new Map<
         string,
-        { params: Record<string, unknown>; startedAt: string; results: ExperimentResult[] }
+        {
+          params: Record<string, unknown>;
+          trial: number | undefined;
+          startedAt: string;
+          results: ExperimentResult[];
+        }
       >();
       for (const result of stored.values()) {
         const config = result.config;
@@ -97,18 +102,26 @@ export class StudyScheduler {
           continue;
         const group = groups.get(expected.groupId) ?? {
           params,
+          trial: result.trial,
           startedAt: result.startedAt,
           results: [],
         };
         if (result.startedAt < group.startedAt) group.startedAt = result.startedAt;
+        if (result.trial !== undefined && (group.trial === undefined || result.trial < group.trial))
+          group.trial = result.trial;
         group.results.push(result);
         groups.set(expected.groupId, group);
       }
       const ordered = [...groups.values()]
-        .sort((a, b) => a.startedAt.localeCompare(b.startedAt))
+        .sort(
+          (a, b) =>
+            (a.trial ?? Infinity) - (b.trial ?? Infinity) ||
+            a.startedAt.localeCompare(b.startedAt) ||
+            canonicalJson(a.params).localeCompare(canonicalJson(b.params)),
+        )
         .slice(0, this.#numTrials);
       for (const group of ordered) {
-        const trial = this.#addTrial(study, group.params);
+        const trial = this.#addTrial(study, group.params, group.trial);
         for (const result of group.results) trial.results.set(result.runId, result);
         for (const run of trial.runs) {
           if (trial.results.get(run.runId)?.status !== "completed") this.#queue.push(run);
@@ -149,11 +162,17 @@ export class StudyScheduler {
     return found;
   }
 
-  #addTrial(study: Study, params: Record<string, unknown>): LiveTrial {
+  /** Adds a trial: a resumed one keeps its stored number when free, a new one takes the next. */
+  #addTrial(study: Study, params: Record<string, unknown>, stored?: number): LiveTrial {
+    const used = new Set(study.trials.map((trial) => trial.number));
+    const number = stored !== undefined && !used.has(stored) ? stored : Math.max(-1, ...used) + 1;
     const trial: LiveTrial = {
-      number: study.trials.length,
+      number,
       params,
-      runs: this.#stage.seeds.map((seed) => this.#planner.makeRun(study.pair, params, seed)),
+      runs: this.#stage.seeds.map((seed) => ({
+        ...this.#planner.makeRun(study.pair, params, seed),
+        trial: number,
+      })),
       results: new Map(),
     };
     study.trials.push(trial);
@@ -186,12 +205,13 @@ export class StudyScheduler {
       const study = this.#studies[this.#turn++ % this.#studies.length]!;
       if (study.trials.length >= this.#numTrials) continue;
       const records = study.trials.map((trial) => this.#record(trial));
-      const params = study.sampler.suggest(this.#space, records, study.trials.length);
+      const number = Math.max(-1, ...study.trials.map((trial) => trial.number)) + 1;
+      const params = study.sampler.suggest(this.#space, records, number);
       // the same point as an earlier trial: its stored results count, missing runs run
       const earlier = new Map<string, ExperimentResult>();
       for (const trial of study.trials)
         for (const [id, result] of trial.results) earlier.set(id, result);
-      const trial = this.#addTrial(study, params);
+      const trial = this.#addTrial(study, params, number);
       for (const run of trial.runs) {
         const previous = earlier.get(run.runId);
         if (previous?.status === "completed") trial.results.set(run.runId, previous);

@@ -70,6 +70,12 @@ describe("a stage with num_trials", () => {
       expect(second.trials!.find((t) => t.number === trial.number)?.params).toEqual(trial.params);
     }
     expect(second.groups.every((g) => g.n === 2)).toBe(true);
+    // every run records its trial, so a resume numbers the trials as they were
+    for (const trial of second.trials!) {
+      for (const runId of trial.runIds) {
+        expect(second.experiments.find((e) => e.runId === runId)?.trial).toBe(trial.number);
+      }
+    }
     expect(second.bestConfig).not.toBeNull();
     for (const report of [renderText(second), renderMarkdown(second)]) {
       expect(report).toContain("Objective over trials");
