@@ -1,11 +1,8 @@
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-
-const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
+import { invocationLines, runTmgg, type Outcome } from "./cli-harness.test-support.ts";
 
 /** Appends its run id to invocations.log when it starts, sleeps, then reports val_loss. */
 const EXPERIMENT = `
@@ -41,35 +38,12 @@ async function project(sleepMs: number): Promise<void> {
   await writeFile(path.join(root, "stages/s.yaml"), STAGE);
 }
 
-interface Outcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 function tmgg(args: string[], onSpawn?: (pid: number) => void): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: root,
-      env: { ...process.env, CI: "true" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-    if (child.pid !== undefined) onSpawn?.(child.pid);
-  });
+  return runTmgg(root, args, onSpawn ? { onSpawn } : {});
 }
 
-async function invocations(): Promise<string[]> {
-  try {
-    return (await readFile(path.join(root, "invocations.log"), "utf8")).split("\n").filter(Boolean);
-  } catch {
-    return [];
-  }
+function invocations(): Promise<string[]> {
+  return invocationLines(root);
 }
 
 async function storedRuns(): Promise<string[]> {

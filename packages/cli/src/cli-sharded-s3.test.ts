@@ -6,7 +6,6 @@
  * throwaway Ceph radosgw on 127.0.0.1. This test lives in the CLI package so that the
  * CLI it runs is built before it (the CLI depends on s3-storage, not the other way).
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,8 +13,8 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { S3Storage } from "@tmgg/s3-storage";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runTmgg, type Outcome } from "./cli-harness.test-support.ts";
 
-const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 const S3_SETUP = fileURLToPath(
   new URL("../../s3-storage/src/test-server.setup.ts", import.meta.url),
 );
@@ -87,11 +86,8 @@ config_dir: configs
 `;
 const RUNS = 18;
 
-interface Outcome {
+interface SweepOutcome extends Outcome {
   sweep: string;
-  code: number | null;
-  stdout: string;
-  stderr: string;
 }
 
 let root: string;
@@ -115,29 +111,19 @@ afterEach(async () => {
 });
 
 /** `tmgg …` in the project, reaching the S3 server through the standard AWS variables. */
-function tmgg(sweep: string, args: string[]): Promise<Outcome> {
+async function tmgg(sweep: string, args: string[]): Promise<SweepOutcome> {
   const s3 = server!;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args, "--storage", uri], {
-      cwd: root,
-      env: {
-        ...process.env,
-        CI: "true",
-        SWEEP: sweep,
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_REGION: s3.region,
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        AWS_EC2_METADATA_DISABLED: "true",
-      },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ sweep, code, stdout, stderr }));
+  const outcome = await runTmgg(root, [...args, "--storage", uri], {
+    env: {
+      SWEEP: sweep,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_REGION: s3.region,
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: "true",
+    },
   });
+  return { sweep, ...outcome };
 }
 
 describe("a sharded sweep on S3", () => {

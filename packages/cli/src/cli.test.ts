@@ -1,11 +1,8 @@
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-
-const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
+import { invocationLines, runTmgg, type Outcome } from "./cli-harness.test-support.ts";
 
 /** A tiny experiment: val_loss from the learning rate and seed; knobs in the config. */
 const EXPERIMENT = `
@@ -48,34 +45,12 @@ command: [node, train.mjs]
 config_dir: configs
 `;
 
-function tmgg(
-  args: string[],
-  options: { onSpawn?: (pid: number) => void } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: root,
-      env: { ...process.env, CI: "true" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    if (child.pid !== undefined) options.onSpawn?.(child.pid);
-  });
+function tmgg(args: string[], options: { onSpawn?: (pid: number) => void } = {}): Promise<Outcome> {
+  return runTmgg(root, args, options);
 }
 
-async function invocations(): Promise<string[]> {
-  try {
-    return (await readFile(path.join(root, "invocations.log"), "utf8"))
-      .trim()
-      .split("\n")
-      .filter(Boolean);
-  } catch {
-    return [];
-  }
+function invocations(): Promise<string[]> {
+  return invocationLines(root);
 }
 
 /** Alive and not a zombie (a container's init may leave the dead unreaped). */
