@@ -163,6 +163,33 @@ describe("tmgg run", () => {
     const alive = await Promise.all(pids.map(isAlive));
     expect(pids.filter((_, i) => alive[i])).toEqual([]);
   }, 30_000);
+
+  it("leaves no experiment running when it is killed with SIGKILL mid-run", async () => {
+    await project(GRID, "sleep_ms: 30000\ngrandchild: true\n");
+    let pid = 0;
+    const running = tmgg(["run", "stages/s.yaml", "--parallelism", "2"], {
+      onSpawn: (p) => (pid = p),
+    });
+    for (let i = 0; i < 100 && (await invocations()).length < 2; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await invocations()).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid, "SIGKILL");
+    expect((await running).signal).toBe("SIGKILL");
+    const pids = (await readFile(path.join(root, "pids.log"), "utf8"))
+      .trim()
+      .split("\n")
+      .map(Number);
+    expect(pids.length).toBeGreaterThanOrEqual(2);
+    // The launcher sees its coordinator gone and ends the process groups it started.
+    let left = pids;
+    for (let i = 0; i < 100 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const alive = await Promise.all(pids.map(isAlive));
+      left = pids.filter((_, i) => alive[i]);
+    }
+    expect(left).toEqual([]);
+  }, 30_000);
 });
 
 describe("tmgg plan, report and backends", () => {

@@ -134,6 +134,26 @@ describe("process trees", () => {
     expect(existsSync(runDirOf(experiments[2]!))).toBe(false);
   });
 
+  it("fails the runs of a launcher that dies as infrastructure failures, ends their trees, and starts a new launcher", async () => {
+    const runner = makeRunner({ killGraceMs: 300 });
+    const experiment = spec("launcher-lost", { durationMs: 60_000, grandchildren: 1 });
+    const running = runner.runExperiment(experiment);
+    const { pid, pids } = await spawnedPids(experiment);
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const launcherPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    expect(readFileSync(`/proc/${launcherPid}/cmdline`, "utf8")).toMatch(/launcher\.[jt]s/);
+    process.kill(launcherPid, "SIGKILL");
+
+    const result = await running;
+    expect(result.status).toBe("failed");
+    expect(result.failureKind).toBe("infrastructure");
+    expect(result.errorMessage).toMatch(/launcher-lost-\d+: the launcher process ended \(SIGKILL\) while it ran/);
+    expect([pid, ...pids].filter(isRunning)).toEqual([]);
+
+    const next = await runner.runExperiment(spec("after-launcher", { durationMs: 10, metrics: { val_loss: 0.2 } }));
+    expect(next.status).toBe("completed");
+  });
+
   it("cancels everything in flight on close", async () => {
     const runner = makeRunner();
     const experiment = spec("closed", { durationMs: 60_000, grandchildren: 1 });

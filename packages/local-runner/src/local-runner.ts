@@ -1,6 +1,5 @@
-import { mkdir, open, readdir, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { open, readdir, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { execa } from "execa";
 import {
   BaseCloudRunner,
   CHECKPOINTS_DIR,
@@ -25,6 +24,7 @@ import {
   type RunStatus,
 } from "@tmgg/core";
 import { GpuSlots, checkGpuAmount, detectGpus } from "./gpu-slots.ts";
+import { Launcher, type LaunchFailure } from "./launcher-client.ts";
 import { endGroup, signalGroup } from "./process-group.ts";
 import { ProgressFollower } from "./progress-follower.ts";
 
@@ -67,6 +67,8 @@ interface Finish {
   errorMessage: string | null;
   startedAt: Date;
   logsPath: string | null;
+  /** Set where the machinery failed rather than the experiment (the coordinator retries those). */
+  failureKind?: "infrastructure";
 }
 
 function fail(message: string): never {
@@ -80,17 +82,27 @@ function checkOptions(options: LocalRunnerOptions): void {
   }
   if (gpus !== undefined && gpus !== "auto") {
     if (typeof gpus === "number") {
-      if (!Number.isInteger(gpus) || gpus < 0) fail(`option gpus must be a list of device ids, a count or "auto", got ${gpus}`);
+      if (!Number.isInteger(gpus) || gpus < 0)
+        fail(`option gpus must be a list of device ids, a count or "auto", got ${gpus}`);
     } else if (!Array.isArray(gpus)) {
-      fail(`option gpus must be a list of device ids, a count or "auto", got ${JSON.stringify(gpus)}`);
+      fail(
+        `option gpus must be a list of device ids, a count or "auto", got ${JSON.stringify(gpus)}`,
+      );
     } else {
       for (const id of gpus) {
         const text = String(id);
-        if ((typeof id !== "number" && typeof id !== "string") || text.trim() === "" || text.includes(",")) {
-          fail(`option gpus has an invalid device id ${JSON.stringify(id)}: use numbers like 0 or ids like "GPU-…"`);
+        if (
+          (typeof id !== "number" && typeof id !== "string") ||
+          text.trim() === "" ||
+          text.includes(",")
+        ) {
+          fail(
+            `option gpus has an invalid device id ${JSON.stringify(id)}: use numbers like 0 or ids like "GPU-…"`,
+          );
         }
       }
-      if (new Set(gpus.map(String)).size !== gpus.length) fail(`option gpus lists a device twice: ${gpus.join(", ")}`);
+      if (new Set(gpus.map(String)).size !== gpus.length)
+        fail(`option gpus lists a device twice: ${gpus.join(", ")}`);
     }
   }
   if (gpusPerExperiment !== undefined) {
@@ -103,13 +115,19 @@ function checkOptions(options: LocalRunnerOptions): void {
   if (killGraceMs !== undefined && (typeof killGraceMs !== "number" || !(killGraceMs >= 0))) {
     fail(`option killGraceMs must be a number of milliseconds >= 0, got ${killGraceMs}`);
   }
-  if (progressIntervalMs !== undefined && (typeof progressIntervalMs !== "number" || !(progressIntervalMs > 0))) {
-    fail(`option progressIntervalMs must be a number of milliseconds > 0, got ${progressIntervalMs}`);
+  if (
+    progressIntervalMs !== undefined &&
+    (typeof progressIntervalMs !== "number" || !(progressIntervalMs > 0))
+  ) {
+    fail(
+      `option progressIntervalMs must be a number of milliseconds > 0, got ${progressIntervalMs}`,
+    );
   }
   if (env !== undefined) {
     if (env === null || typeof env !== "object") fail("option env must be an object of strings");
     for (const [name, value] of Object.entries(env)) {
-      if (typeof value !== "string") fail(`option env.${name} must be a string, got ${JSON.stringify(value)}`);
+      if (typeof value !== "string")
+        fail(`option env.${name} must be a string, got ${JSON.stringify(value)}`);
     }
   }
 }
@@ -138,23 +156,6 @@ async function readTail(file: string, maxBytes: number): Promise<string> {
     return "";
   } finally {
     await handle?.close();
-  }
-}
-
-/**
- * The child writes its stdout and stderr straight into the log files (execa hands the
- * descriptor to spawn), so nothing it prints passes through this process. execa's types
- * only name descriptors 1-9, hence the cast.
- */
-function fileDescriptor(handle: FileHandle): 1 {
-  return handle.fd as 1;
-}
-
-async function isDirectory(dir: string): Promise<boolean> {
-  try {
-    return (await stat(dir)).isDirectory();
-  } catch {
-    return false;
   }
 }
 
@@ -188,6 +189,7 @@ export class LocalRunner extends BaseCloudRunner {
   #slots: Promise<GpuSlots> | undefined;
   readonly #active = new Map<string, ActiveRun>();
   readonly #finished = new Map<string, ExperimentStatus>();
+  #launcher: Launcher | undefined;
 
   constructor(options: LocalRunnerOptions = {}) {
     super();
@@ -202,22 +204,31 @@ export class LocalRunner extends BaseCloudRunner {
     this.#slots ??= (async () => {
       const { gpus = "auto" } = this.#options;
       if (gpus === "auto") return new GpuSlots(await detectGpus());
-      if (typeof gpus === "number") return new GpuSlots(Array.from({ length: gpus }, (_, i) => String(i)));
+      if (typeof gpus === "number")
+        return new GpuSlots(Array.from({ length: gpus }, (_, i) => String(i)));
       return new GpuSlots(gpus.map(String));
     })();
     return this.#slots;
   }
 
-  async runExperiment(experiment: ExperimentSpec, options: RunOptions = {}): Promise<ExperimentResult> {
+  async runExperiment(
+    experiment: ExperimentSpec,
+    options: RunOptions = {},
+  ): Promise<ExperimentResult> {
     const spec = resolveSpec(experiment);
     if (!IDENTIFIER_PATTERN.test(spec.stage)) {
-      fail(`stage ${JSON.stringify(spec.stage)} must contain only letters, digits, '_' and '-' (it names the run folder)`);
+      fail(
+        `stage ${JSON.stringify(spec.stage)} must contain only letters, digits, '_' and '-' (it names the run folder)`,
+      );
     }
     if (!RUN_ID_PATTERN.test(spec.runId)) {
-      fail(`run id ${JSON.stringify(spec.runId)} must start with a letter or digit and contain only letters, digits, '_', '.', '=' and '-' (it names the run folder)`);
+      fail(
+        `run id ${JSON.stringify(spec.runId)} must start with a letter or digit and contain only letters, digits, '_', '.', '=' and '-' (it names the run folder)`,
+      );
     }
     const { timeoutSeconds = 3600, signal } = options;
-    if (!(timeoutSeconds > 0)) fail(`run ${spec.runId}: timeoutSeconds must be > 0, got ${timeoutSeconds}`);
+    if (!(timeoutSeconds > 0))
+      fail(`run ${spec.runId}: timeoutSeconds must be > 0, got ${timeoutSeconds}`);
     if (this.#active.has(spec.runId)) {
       throw new Error(
         `[local-runner] run ${spec.runId} is already pending or running in this runner; wait for it or cancel it first`,
@@ -246,7 +257,10 @@ export class LocalRunner extends BaseCloudRunner {
   async #run(spec: ResolvedSpec, options: RunOptions, run: ActiveRun): Promise<ExperimentResult> {
     const { gpuType = "standard" } = options;
     const queuedAt = new Date();
-    const result = (finish: Finish, reading: MetricsReading = { metrics: {} }): ExperimentResult => {
+    const result = (
+      finish: Finish,
+      reading: MetricsReading = { metrics: {} },
+    ): ExperimentResult => {
       const completedAt = new Date();
       return {
         runId: spec.runId,
@@ -262,10 +276,16 @@ export class LocalRunner extends BaseCloudRunner {
         backend: this.name,
         gpuType,
         logsPath: finish.logsPath,
+        ...(finish.failureKind === undefined ? {} : { failureKind: finish.failureKind }),
       };
     };
     const cancelledBeforeStart = (logsPath: string | null): ExperimentResult =>
-      result({ status: "cancelled", errorMessage: "cancelled by the user before it started", startedAt: queuedAt, logsPath });
+      result({
+        status: "cancelled",
+        errorMessage: "cancelled by the user before it started",
+        startedAt: queuedAt,
+        logsPath,
+      });
 
     if (run.stop.signal.aborted) return cancelledBeforeStart(null);
     const slots = await this.gpuSlots();
@@ -298,7 +318,14 @@ export class LocalRunner extends BaseCloudRunner {
     try {
       if (run.stop.signal.aborted) return cancelledBeforeStart(null);
       run.status = "running";
-      return await this.#execute(spec, options, run, { cudaVisibleDevices, gpuFraction }, result, cancelledBeforeStart);
+      return await this.#execute(
+        spec,
+        options,
+        run,
+        { cudaVisibleDevices, gpuFraction },
+        result,
+        cancelledBeforeStart,
+      );
     } finally {
       if (devices.length > 0) slots.release(devices, count);
     }
@@ -315,149 +342,168 @@ export class LocalRunner extends BaseCloudRunner {
     const { timeoutSeconds = 3600 } = options;
     const runDir = path.join(this.outputDir, spec.stage, spec.runId);
     const paths = { runDir, configPath: path.join(runDir, CONFIG_FILE) };
-    let stdout: FileHandle | undefined;
-    let stderr: FileHandle | undefined;
-    try {
-      try {
-        await rm(runDir, { recursive: true, force: true });
-        await mkdir(runDir, { recursive: true });
-        await writeFile(paths.configPath, `${JSON.stringify(spec.config, null, 2)}\n`);
-        stdout = await open(path.join(runDir, STDOUT_FILE), "w");
-        stderr = await open(path.join(runDir, STDERR_FILE), "w");
-      } catch (error) {
-        return result({
-          status: "failed",
-          errorMessage: `[local-runner] run ${spec.runId}: could not prepare its run folder ${runDir} (${(error as Error).message}); check that outputDir is writable`,
-          startedAt: new Date(),
-          logsPath: null,
-        });
-      }
-      if (run.stop.signal.aborted) return cancelledBeforeStart(runDir);
-
-      if (!(await isDirectory(spec.projectRoot))) {
-        return result({
-          status: "failed",
-          errorMessage: `[local-runner] run ${spec.runId}: the project root ${spec.projectRoot} is not a folder; set projectRoot to the folder the command runs in`,
-          startedAt: new Date(),
-          logsPath: runDir,
-        });
-      }
-      const argv = expandCommand(spec, paths);
-      const [file, ...args] = argv;
-      if (file === undefined || file === "") {
-        return result({
-          status: "failed",
-          errorMessage: `[local-runner] run ${spec.runId}: the command is empty; set the stage's command (argv)`,
-          startedAt: new Date(),
-          logsPath: runDir,
-        });
-      }
-      const env: Record<string, string> = {
-        ...this.#options.env,
-        ...contractEnv(spec, paths),
-        ...(gpu.cudaVisibleDevices === undefined ? {} : { CUDA_VISIBLE_DEVICES: gpu.cudaVisibleDevices }),
-        ...(gpu.gpuFraction === undefined ? {} : { TMGG_GPU_FRACTION: String(gpu.gpuFraction) }),
-      };
-
-      const startedAt = new Date();
-      const subprocess = execa(file, args, {
-        cwd: spec.projectRoot,
-        env,
-        extendEnv: true,
-        detached: true,
-        cleanup: false,
-        stdin: "ignore",
-        stdout: fileDescriptor(stdout),
-        stderr: fileDescriptor(stderr),
-        buffer: false,
-        reject: false,
-        forceKillAfterDelay: false,
-        windowsHide: true,
+    const [file, ...args] = expandCommand(spec, paths);
+    if (file === undefined || file === "") {
+      return result({
+        status: "failed",
+        errorMessage: `[local-runner] run ${spec.runId}: the command is empty; set the stage's command (argv)`,
+        startedAt: new Date(),
+        logsPath: null,
       });
-      const pid = subprocess.pid;
+    }
+    if (run.stop.signal.aborted) return cancelledBeforeStart(null);
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env))
+      if (value !== undefined) env[name] = value;
+    Object.assign(env, this.#options.env, contractEnv(spec, paths));
+    if (gpu.cudaVisibleDevices !== undefined) env.CUDA_VISIBLE_DEVICES = gpu.cudaVisibleDevices;
+    if (gpu.gpuFraction !== undefined) env.TMGG_GPU_FRACTION = String(gpu.gpuFraction);
 
-      let ending: "timeout" | "cancelled" | undefined;
-      let killDeadlineMs: number | undefined;
-      let killTimer: NodeJS.Timeout | undefined;
-      const endTree = (why: "timeout" | "cancelled"): void => {
-        if (ending !== undefined || pid === undefined) return;
-        ending = why;
-        killDeadlineMs = Date.now() + this.killGraceMs;
-        signalGroup(pid, "SIGTERM");
-        killTimer = setTimeout(() => signalGroup(pid, "SIGKILL"), this.killGraceMs);
+    const startedAt = new Date();
+    this.#launcher ??= new Launcher(this.killGraceMs);
+    const launch = this.#launcher.start({
+      file,
+      args,
+      cwd: spec.projectRoot,
+      env,
+      runDir,
+      configPath: paths.configPath,
+      configText: `${JSON.stringify(spec.config, null, 2)}\n`,
+      stdoutPath: path.join(runDir, STDOUT_FILE),
+      stderrPath: path.join(runDir, STDERR_FILE),
+    });
+    const start = await launch.started;
+    if ("failure" in start)
+      return result(this.#notStarted(spec, file, runDir, start.failure, startedAt));
+    const { pid } = start;
+
+    let ending: "timeout" | "cancelled" | undefined;
+    let killDeadlineMs: number | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    const endTree = (why: "timeout" | "cancelled"): void => {
+      if (ending !== undefined) return;
+      ending = why;
+      killDeadlineMs = Date.now() + this.killGraceMs;
+      signalGroup(pid, "SIGTERM");
+      killTimer = setTimeout(() => signalGroup(pid, "SIGKILL"), this.killGraceMs);
+    };
+    const timeoutTimer = setTimeout(
+      () => endTree("timeout"),
+      Math.min(timeoutSeconds * 1000, MAX_TIMER_MS),
+    );
+    const onStop = (): void => endTree("cancelled");
+    run.stop.signal.addEventListener("abort", onStop, { once: true });
+    const follower = new ProgressFollower(
+      path.join(runDir, PROGRESS_FILE),
+      (point) => options.onProgress?.(spec.runId, point),
+      this.#options.progressIntervalMs,
+    );
+    follower.start();
+    try {
+      options.onStart?.(spec.runId);
+    } catch {
+      // A broken progress display must not end the run.
+    }
+    if (run.stop.signal.aborted) onStop();
+
+    const exit = await launch.exited;
+    clearTimeout(timeoutTimer);
+    run.stop.signal.removeEventListener("abort", onStop);
+    await endGroup(pid, killDeadlineMs ?? Date.now() + this.killGraceMs);
+    clearTimeout(killTimer);
+    await follower.stop();
+    if (exit.lost !== undefined) {
+      return result({
+        status: "failed",
+        errorMessage: `[local-runner] run ${spec.runId}: ${exit.lost} while it ran, so its process tree was ended; it counts as an infrastructure failure, which the coordinator retries`,
+        startedAt,
+        logsPath: runDir,
+        failureKind: "infrastructure",
+      });
+    }
+
+    let reading: MetricsReading;
+    try {
+      reading = await readMetricsFile(runDir);
+    } catch (error) {
+      reading = {
+        metrics: {},
+        problem: `its metrics file could not be read (${(error as Error).message})`,
       };
-      const timeoutTimer = setTimeout(() => endTree("timeout"), Math.min(timeoutSeconds * 1000, MAX_TIMER_MS));
-      const onStop = (): void => endTree("cancelled");
-      run.stop.signal.addEventListener("abort", onStop, { once: true });
-      const follower = new ProgressFollower(
-        path.join(runDir, PROGRESS_FILE),
-        (point) => options.onProgress?.(spec.runId, point),
-        this.#options.progressIntervalMs,
-      );
-      if (pid !== undefined) {
-        follower.start();
-        try {
-          options.onStart?.(spec.runId);
-        } catch {
-          // A broken progress display must not end the run.
-        }
-        if (run.stop.signal.aborted) onStop();
-      }
+    }
+    const outcome = judgeOutcome({
+      exitCode: exit.code,
+      signal: exit.signal,
+      timedOut: ending === "timeout",
+      cancelled: ending === "cancelled",
+      timeoutSeconds,
+      stderrTail: await readTail(path.join(runDir, STDERR_FILE), STDERR_TAIL_BYTES),
+      metrics: reading,
+      objectiveMetric: spec.objectiveMetric,
+    });
+    const checkpoints = path.join(runDir, CHECKPOINTS_DIR);
+    return {
+      ...result(
+        { status: outcome.status, errorMessage: outcome.errorMessage, startedAt, logsPath: runDir },
+        { metrics: outcome.metrics },
+      ),
+      checkpointPath: (await nonEmptyDir(checkpoints)) ? checkpoints : null,
+    };
+  }
 
-      const exit = await subprocess;
-      clearTimeout(timeoutTimer);
-      run.stop.signal.removeEventListener("abort", onStop);
-      if (pid !== undefined) await endGroup(pid, killDeadlineMs ?? Date.now() + this.killGraceMs);
-      clearTimeout(killTimer);
-      await follower.stop();
-
-      if (pid === undefined) {
-        const why =
-          exit.code === "ENOENT"
-            ? "not found; check the stage's command and PATH"
-            : exit.code === "EACCES"
-              ? "permission denied; make it executable or start it through its interpreter (python train.py)"
-              : (exit.originalMessage ?? exit.code ?? "unknown error");
-        return result({
+  /** The result of a run whose program never started, saying why and what to do. */
+  #notStarted(
+    spec: ResolvedSpec,
+    file: string,
+    runDir: string,
+    failure: LaunchFailure,
+    startedAt: Date,
+  ): Finish {
+    const run = `[local-runner] run ${spec.runId}`;
+    switch (failure.stage) {
+      case "prepare":
+        return {
           status: "failed",
-          errorMessage: `[local-runner] run ${spec.runId}: could not start ${JSON.stringify(file)} in ${spec.projectRoot}: ${why}`,
+          errorMessage: `${run}: could not prepare its run folder ${runDir} (${failure.message}); check that outputDir is writable`,
+          startedAt,
+          logsPath: null,
+        };
+      case "cwd":
+        return {
+          status: "failed",
+          errorMessage: `${run}: the project root ${spec.projectRoot} is not a folder; set projectRoot to the folder the command runs in`,
           startedAt,
           logsPath: runDir,
-        });
+        };
+      case "spawn": {
+        const why =
+          failure.code === "ENOENT"
+            ? "not found; check the stage's command and PATH"
+            : failure.code === "EACCES"
+              ? "permission denied; make it executable or start it through its interpreter (python train.py)"
+              : failure.message;
+        return {
+          status: "failed",
+          errorMessage: `${run}: could not start ${JSON.stringify(file)} in ${spec.projectRoot}: ${why}`,
+          startedAt,
+          logsPath: runDir,
+        };
       }
-
-      let reading: MetricsReading;
-      try {
-        reading = await readMetricsFile(runDir);
-      } catch (error) {
-        reading = { metrics: {}, problem: `its metrics file could not be read (${(error as Error).message})` };
-      }
-      const outcome = judgeOutcome({
-        exitCode: exit.exitCode ?? null,
-        signal: exit.signal ?? null,
-        timedOut: ending === "timeout",
-        cancelled: ending === "cancelled",
-        timeoutSeconds,
-        stderrTail: await readTail(path.join(runDir, STDERR_FILE), STDERR_TAIL_BYTES),
-        metrics: reading,
-        objectiveMetric: spec.objectiveMetric,
-      });
-      const checkpoints = path.join(runDir, CHECKPOINTS_DIR);
-      return {
-        ...result(
-          { status: outcome.status, errorMessage: outcome.errorMessage, startedAt, logsPath: runDir },
-          { metrics: outcome.metrics },
-        ),
-        checkpointPath: (await nonEmptyDir(checkpoints)) ? checkpoints : null,
-      };
-    } finally {
-      await stdout?.close();
-      await stderr?.close();
+      case "launcher":
+        return {
+          status: "failed",
+          errorMessage: `${run}: could not start: ${failure.message}`,
+          startedAt,
+          logsPath: null,
+          failureKind: "infrastructure",
+        };
     }
   }
 
   getStatus(runId: string): Promise<RunStatus> {
-    return Promise.resolve(this.#active.get(runId)?.status ?? this.#finished.get(runId) ?? "unknown");
+    return Promise.resolve(
+      this.#active.get(runId)?.status ?? this.#finished.get(runId) ?? "unknown",
+    );
   }
 
   cancel(runId: string): Promise<boolean> {
@@ -472,6 +518,9 @@ export class LocalRunner extends BaseCloudRunner {
     const runs = [...this.#active.values()];
     for (const run of runs) run.stop.abort();
     await Promise.allSettled(runs.flatMap((run) => (run.done ? [run.done] : [])));
+    const launcher = this.#launcher;
+    this.#launcher = undefined;
+    await launcher?.close();
   }
 }
 
