@@ -72,7 +72,8 @@ Options:
   --output-dir <dir>      local runner: run folders (default ./outputs)
   --format <fmt>          text (default) | markdown, for the report printed
   --json                  print the StageResult (or plan) as JSON on stdout
-  --all                   plan: list every run, not only the first 50
+  --all                   plan: list every run; reports: every group (default: the
+                          first 50; the stage result and --json always have them all)
 
 Exit codes: 0 all runs completed, 1 some runs failed (aggregate: or have no result yet),
 2 bad input, 130 cancelled.`;
@@ -227,10 +228,10 @@ function processSignal(io: Io): { signal: AbortSignal; dispose: () => void } {
 }
 
 function render(result: StageResult, flags: Flags, where: string): string {
-  const options = { notes: [`results: ${where}`] };
+  const notes = [`results: ${where}`];
   return format(flags) === "markdown"
-    ? renderMarkdown(result, options)
-    : renderText(result, options);
+    ? renderMarkdown(result, { notes })
+    : renderText(result, { notes, ...(flags.all ? {} : { maxGroups: 50 }) });
 }
 
 /** Reads the stage; errors name the file as the user typed it, relative to where they are. */

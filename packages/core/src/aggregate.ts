@@ -50,13 +50,24 @@ export function summarize(experiments: readonly ExperimentResult[], skipped: num
   };
 }
 
+/** A run's group as its plan names it (a `PlannedRun` has these fields). */
+export interface GroupIdentity {
+  groupId: string;
+  architecture: string;
+  dataset: string;
+  params: Record<string, unknown>;
+}
+
 /**
  * Groups completed runs by their config without the seed. `paramKeys` are the stage's
- * hyperparameter names (dotted), read back from each config.
+ * hyperparameter names (dotted), read back from each config. `planned` (by run id) gives
+ * the groups the plan already worked out, so that a large stage is not hashed twice; a
+ * run id names its config, so a planned run's group is the one its config would give.
  */
 export function groupResults(
   experiments: readonly ExperimentResult[],
   paramKeys: readonly string[],
+  planned?: ReadonlyMap<string, GroupIdentity>,
 ): Group[] {
   const byId = new Map<
     string,
@@ -65,10 +76,16 @@ export function groupResults(
   for (const experiment of experiments) {
     if (experiment.status !== "completed") continue;
     const config = experiment.config;
-    const architecture = typeof config["architecture"] === "string" ? config["architecture"] : "";
-    const dataset = typeof config["dataset"] === "string" ? config["dataset"] : "";
-    const params = Object.fromEntries(paramKeys.map((key) => [key, getDotted(config, key)]));
-    const id = groupId({ architecture, dataset, params }, config);
+    const identity = planned?.get(experiment.runId);
+    const architecture =
+      identity?.architecture ??
+      (typeof config["architecture"] === "string" ? config["architecture"] : "");
+    const dataset =
+      identity?.dataset ?? (typeof config["dataset"] === "string" ? config["dataset"] : "");
+    const params = Object.fromEntries(
+      paramKeys.map((key) => [key, identity ? identity.params[key] : getDotted(config, key)]),
+    );
+    const id = identity?.groupId ?? groupId({ architecture, dataset, params }, config);
     let entry = byId.get(id);
     if (!entry) {
       entry = {
@@ -107,6 +124,8 @@ export interface AggregateInput {
   experiments: readonly ExperimentResult[];
   objective: Objective;
   paramKeys: readonly string[];
+  /** The plan's runs by run id: their groups are not worked out again. */
+  planned?: ReadonlyMap<string, GroupIdentity>;
   startedAt: string;
   completedAt?: string;
   skipped?: number;
@@ -127,7 +146,10 @@ export interface AggregateInput {
 /** Builds the StageResult from every run of a stage. */
 export function aggregateStage(input: AggregateInput): StageResult {
   const objective = input.objective;
-  const groups = rankGroups(groupResults(input.experiments, input.paramKeys), objective);
+  const groups = rankGroups(
+    groupResults(input.experiments, input.paramKeys, input.planned),
+    objective,
+  );
   const best = groups[0]?.metrics[objective.metric] ? groups[0] : undefined;
   let bestConfig: Record<string, unknown> | null = null;
   let bestRun: string | null = null;

@@ -3,11 +3,17 @@
  * `LocalStorage` (core) and `S3Storage` (@tmgg/s3-storage) implement it; the results
  * layout (`ResultStore`) is built on top.
  */
+/** A value to store: whole, or as text in pieces (see `CloudStorage.put`). */
+export type StorageData = string | Uint8Array | Iterable<string>;
+
 export interface CloudStorage {
   /** Where it stores, as a URI (`/abs/path` or `s3://bucket/prefix`). */
   readonly uri: string;
-  /** Writes atomically: readers see the old value or the new one, never a part. */
-  put(key: string, data: string | Uint8Array): Promise<void>;
+  /**
+   * Writes atomically: readers see the old value or the new one, never a part. `data` may
+   * come in pieces (iterated once, in order), so that a large value is never held whole.
+   */
+  put(key: string, data: StorageData): Promise<void>;
   /** Writes only when the key does not exist; true when this call wrote it. */
   putIfAbsent(key: string, data: string | Uint8Array): Promise<boolean>;
   /** The stored bytes, or undefined when the key does not exist. */

@@ -6,7 +6,7 @@ export {
   rankGroups,
   summarize,
 } from "./aggregate.ts";
-export type { AggregateInput } from "./aggregate.ts";
+export type { AggregateInput, GroupIdentity } from "./aggregate.ts";
 export { loadBaseConfig } from "./base-config.ts";
 export { BudgetGuard, estimateBudget, gpusOfRun, runCostUsd, runsUse } from "./budget.ts";
 export type {
@@ -27,7 +27,7 @@ export type {
   SweepOptions,
 } from "./cloud-runner.ts";
 export { assertValidKey, assertValidPrefix } from "./cloud-storage.ts";
-export type { CloudStorage } from "./cloud-storage.ts";
+export type { CloudStorage, StorageData } from "./cloud-storage.ts";
 export {
   deepMerge,
   loadConfigFile,
@@ -119,6 +119,7 @@ export {
   stageResultSchema,
   toDisk,
   toDiskJson,
+  toDiskJsonChunks,
 } from "./schemas.ts";
 export type {
   BudgetReport,

@@ -71,6 +71,21 @@ describe("LocalStorage", () => {
     expect(await storage.list("")).toEqual(["a.json"]);
   });
 
+  it("makes a folder again when it was removed after this storage wrote there", async () => {
+    const storage = new LocalStorage(root);
+    await storage.put("stages/s/runs/a.json", "1");
+    await storage.putIfAbsent("stages/s/leases/a/1.json", "1");
+    await rm(path.join(root, "stages"), { recursive: true });
+    await storage.put("stages/s/runs/b.json", "2");
+    expect(await storage.putIfAbsent("stages/s/leases/a/1.json", "2")).toBe(true);
+    await storage.uploadFile("stages/s/runs/c.log", path.join(root, "stages/s/runs/b.json"));
+    expect(await filesUnder(root)).toEqual([
+      "stages/s/leases/a/1.json",
+      "stages/s/runs/b.json",
+      "stages/s/runs/c.log",
+    ]);
+  });
+
   it("reports the absolute path of its root as its uri", () => {
     const relative = path.relative(process.cwd(), root);
     expect(new LocalStorage(relative).uri).toBe(root);

@@ -20,7 +20,12 @@ import {
 } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { assertValidKey, assertValidPrefix, type CloudStorage } from "./cloud-storage.ts";
+import {
+  assertValidKey,
+  assertValidPrefix,
+  type CloudStorage,
+  type StorageData,
+} from "./cloud-storage.ts";
 
 const PLUGIN = "local-storage";
 /** Temp files are `.tmgg-tmp-<24 hex>`; a key segment may not start with `.tmgg-tmp-`. */
@@ -62,7 +67,7 @@ export class LocalStorage implements CloudStorage {
     this.uri = this.#root;
   }
 
-  async put(key: string, data: string | Uint8Array): Promise<void> {
+  async put(key: string, data: StorageData): Promise<void> {
     const file = this.#file(key);
     const dir = path.dirname(file);
     const temp = await this.#writeTemp("write", key, dir, (to) =>
@@ -196,6 +201,19 @@ export class LocalStorage implements CloudStorage {
     dir: string,
     write: (temp: string) => Promise<void>,
   ): Promise<string> {
+    const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(12).toString("hex")}`);
+    // A folder this storage already made and checked is written to at once; should it have
+    // been removed since, the write fails with ENOENT and the folder is made again.
+    if (this.#insideDirs.has(dir)) {
+      try {
+        await write(temp);
+        return temp;
+      } catch (error) {
+        await rm(temp, { force: true });
+        if (errorCode(error) !== "ENOENT") throw this.#fail(verb, key, error);
+        this.#insideDirs.delete(dir);
+      }
+    }
     try {
       await this.#checkAncestorInside(verb, key, dir);
       await mkdir(dir, { recursive: true });
@@ -208,7 +226,6 @@ export class LocalStorage implements CloudStorage {
     } catch (error) {
       throw this.#fail(verb, key, error);
     }
-    const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(12).toString("hex")}`);
     try {
       await write(temp);
     } catch (error) {

@@ -499,7 +499,25 @@ describe("renderText", () => {
   it("respects maxChars when given", () => {
     const text = renderText(makeResult(2_000, { failures: 300 }), { maxChars: 20_000 });
     expect(text.length).toBeLessThanOrEqual(20_000);
-    expect(text).toMatch(/… [\d,]+ more groups in the artifact/);
+    expect(text).toMatch(/… [\d,]+ more groups in the full results/);
+  });
+
+  it("lists at most maxGroups groups, best first, and counts the rest", () => {
+    const result = makeResult(300);
+    const text = renderText(result, { maxGroups: 20 });
+    const all = renderText(result);
+    // Columns are as wide as the rows shown need, so compare the cells.
+    const rows = (report: string): string[] =>
+      report
+        .split("\n")
+        .filter((line) => /^ +\d+ /.test(line))
+        .map((line) => line.trim().split(/ +/).join(" "));
+    expect(rows(text)).toEqual(rows(all).slice(0, 20));
+    expect(text).toContain("… 280 more groups in the full results");
+    expect(all).not.toContain("more groups");
+    expect(() => renderText(result, { maxGroups: 0 })).toThrow(
+      /maxGroups must be an integer of at least 1, got 0/,
+    );
   });
 });
 

@@ -24,6 +24,8 @@ export interface ReportOptions {
   estimatedCostUsd?: number | undefined;
   /** Extra lines shown under the title, as plain text (escaped): "cancelled by the user", "budget reached". */
   notes?: readonly string[] | undefined;
+  /** Text only: the most groups listed, best first, the rest counted in one line; default all. */
+  maxGroups?: number | undefined;
 }
 
 /** A sweep in flight, for {@link renderProgressMarkdown}. */
@@ -265,6 +267,10 @@ function checkOptions(options: ReportOptions, defaultMax: number): number {
     throw new RangeError(
       `[report] maxChars must be an integer of at least ${MIN_MAX_CHARS}, got ${maxChars}`,
     );
+  }
+  const { maxGroups } = options;
+  if (maxGroups !== undefined && (!Number.isInteger(maxGroups) || maxGroups < 1)) {
+    throw new RangeError(`[report] maxGroups must be an integer of at least 1, got ${maxGroups}`);
   }
   const cost = options.estimatedCostUsd;
   if (cost !== undefined && (!Number.isFinite(cost) || cost < 0)) {
@@ -628,21 +634,24 @@ function fitRows(options: {
   more: (left: number) => string;
   /** Between the rows and the "more" line. */
   gap: string;
+  /** Rows left out before fitting, counted in the "more" line. */
+  hidden?: number;
 }): string {
-  const { budget, header, count, row, more, gap } = options;
+  const { budget, header, count, row, more, gap, hidden = 0 } = options;
   if (count === 0) return "";
-  const reserve = gap.length + more(count).length;
+  const reserve = gap.length + more(count + hidden).length;
   let text = header;
   let shown = 0;
   for (; shown < count; shown += 1) {
     const line = row(shown);
-    const isLast = shown === count - 1;
+    const isLast = shown === count - 1 && hidden === 0;
     if (text.length + 1 + line.length + (isLast ? 0 : reserve) > budget) break;
     text += `\n${line}`;
   }
-  if (shown === count) return text;
-  if (shown === 0) return more(count).length <= budget ? more(count) : "";
-  return `${text}${gap}${more(count - shown)}`;
+  const left = count - shown + hidden;
+  if (left === 0) return text;
+  if (shown === 0) return more(left).length <= budget ? more(left) : "";
+  return `${text}${gap}${more(left)}`;
 }
 
 interface FailureStyle {
@@ -1188,8 +1197,9 @@ function textBest(model: Model): string {
   return `${heading}\n  none: no run reported ${plain(objective.metric)}`;
 }
 
-function textTable(model: Model): Cuttable {
+function textTable(model: Model, maxGroups = Infinity): Cuttable {
   if (model.ranked.length === 0) return () => "";
+  const shown = model.ranked.slice(0, maxGroups);
   const arrow = model.objective.mode === "min" ? "(min)" : "(max)";
   const headers = [
     "#",
@@ -1201,13 +1211,14 @@ function textTable(model: Model): Cuttable {
     ...model.metricKeys.map((key) => plain(key)),
   ];
   const isNumeric = headers.map((_, i) => i === 0 || i >= 3 + model.paramKeys.length);
-  const cells = model.ranked.map((entry) => rowCells(model, entry, (text) => plain(text)));
+  const cells = shown.map((entry) => rowCells(model, entry, (text) => plain(text)));
   const lines = alignRows([headers, ...cells], isNumeric);
   const heading = `Groups, best first${hiddenColumnsNote(model)}`;
   const header = `${heading}\n${indent(lines[0]!)}`;
   const row = (index: number): string => `  ${lines[index + 1]!}`;
-  const more = (left: number): string => `  … ${formatCount(left)} more groups in the artifact`;
-  return (budget) => fitRows({ budget, header, count: model.ranked.length, row, more, gap: "\n" });
+  const more = (left: number): string => `  … ${formatCount(left)} more groups in the full results`;
+  const hidden = model.ranked.length - shown.length;
+  return (budget) => fitRows({ budget, header, count: shown.length, row, more, gap: "\n", hidden });
 }
 
 const textFailureStyle: FailureStyle = {
@@ -1242,7 +1253,7 @@ export function renderText(result: StageResult, options: ReportOptions = {}): st
   const text = fit(
     {
       head: [...head, textBest(model), textTrials(result)],
-      table: textTable(model),
+      table: textTable(model, options.maxGroups),
       chart: "",
       failures: failureSection(model.failures, textFailureStyle),
       foot: [link],

@@ -11,6 +11,7 @@ import {
   fromDisk,
   stageResultSchema,
   toDiskJson,
+  toDiskJsonChunks,
   type ExperimentResult,
   type Shard,
   type StageResult,
@@ -151,12 +152,15 @@ export class ResultStore {
   }
 
   async saveStageResult(result: StageResult): Promise<void> {
-    await this.storage.put(this.stageResultKey(result.stageName), toDiskJson(result));
+    await this.storage.put(this.stageResultKey(result.stageName), toDiskJsonChunks(result));
   }
 
   /** Saves a shard's partial StageResult beside the others (its `shard` names the key). */
   async saveShardResult(result: StageResult & { shard: Shard }): Promise<void> {
-    await this.storage.put(this.shardResultKey(result.stageName, result.shard), toDiskJson(result));
+    await this.storage.put(
+      this.shardResultKey(result.stageName, result.shard),
+      toDiskJsonChunks(result),
+    );
   }
 
   /** Every shard's partial StageResult of a stage; unreadable ones are left out. */

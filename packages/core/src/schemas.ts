@@ -276,5 +276,79 @@ export function fromDisk<S extends z.ZodType>(schema: S, raw: unknown): z.output
 
 /** Serializes a result to the JSON written on disk. */
 export function toDiskJson(value: unknown): string {
-  return `${JSON.stringify(toDisk(value), null, 2)}\n`;
+  return [...toDiskJsonChunks(value)].join("");
+}
+
+/** Keys renamed as each object is written; what `userData` holds is written as it is. */
+function diskJsonText(value: unknown, isUserData: boolean, indent: string): string {
+  const userData = new WeakSet<object>();
+  if (isUserData && value !== null && typeof value === "object") userData.add(value);
+  const text = JSON.stringify(
+    value,
+    function (this: unknown, key: string, inner: unknown): unknown {
+      if (inner === null || typeof inner !== "object") return inner;
+      if (userData.has(inner) || userData.has(this as object) || OPAQUE_KEYS.has(key)) {
+        userData.add(inner);
+        return inner;
+      }
+      if (Array.isArray(inner)) return inner;
+      const out: Record<string, unknown> = {};
+      for (const [name, field] of Object.entries(inner)) out[snakeCase(name)] = field;
+      return out;
+    },
+    2,
+  );
+  // JSON text has no raw newlines inside strings, so this indents whole lines.
+  return indent === "" || text === undefined ? (text ?? "") : text.replaceAll("\n", `\n${indent}`);
+}
+
+/** What JSON.stringify writes for a member: undefined for those it leaves out. */
+function jsonable(value: unknown, key: string): unknown {
+  const withJson = value as { toJSON?: (key: string) => unknown } | null | undefined;
+  const inner = typeof withJson?.toJSON === "function" ? withJson.toJSON(key) : value;
+  return typeof inner === "function" || typeof inner === "symbol" ? undefined : inner;
+}
+
+function* diskJsonPieces(value: unknown): Generator<string> {
+  const top = jsonable(value, "");
+  if (top === null || typeof top !== "object" || Array.isArray(top)) {
+    yield diskJsonText(top, false, "");
+    return;
+  }
+  let first = true;
+  for (const [name, field] of Object.entries(top)) {
+    const key = snakeCase(name);
+    const inner = jsonable(field, key);
+    if (inner === undefined) continue;
+    yield `${first ? "{" : ","}\n  ${JSON.stringify(key)}: `;
+    first = false;
+    if (!Array.isArray(inner) || inner.length === 0 || OPAQUE_KEYS.has(key)) {
+      yield diskJsonText(inner, OPAQUE_KEYS.has(key), "  ");
+      continue;
+    }
+    // Lists (a StageResult's experiments and groups) go out one item at a time.
+    for (let i = 0; i < inner.length; i++) {
+      const item = jsonable(inner[i], String(i));
+      yield `${i === 0 ? "[" : ","}\n    ${item === undefined ? "null" : diskJsonText(item, false, "    ")}`;
+    }
+    yield "\n  ]";
+  }
+  yield first ? "{}" : "\n}";
+}
+
+/**
+ * The text of {@link toDiskJson} in pieces of about `chunkChars` characters, so that a
+ * large StageResult can be written without holding its whole text (`CloudStorage.put`
+ * takes them).
+ */
+export function* toDiskJsonChunks(value: unknown, chunkChars = 64 * 1024): Generator<string> {
+  let buffer = "";
+  for (const piece of diskJsonPieces(value)) {
+    buffer += piece;
+    if (buffer.length >= chunkChars) {
+      yield buffer;
+      buffer = "";
+    }
+  }
+  yield `${buffer}\n`;
 }

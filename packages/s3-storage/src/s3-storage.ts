@@ -13,7 +13,7 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { assertValidKey, assertValidPrefix, type CloudStorage } from "@tmgg/core";
+import { assertValidKey, assertValidPrefix, type CloudStorage, type StorageData } from "@tmgg/core";
 
 const PLUGIN = "s3-storage";
 const MIB = 1024 * 1024;
@@ -244,9 +244,15 @@ export class S3Storage implements CloudStorage {
     return this.settings.bucket;
   }
 
-  async put(key: string, data: string | Uint8Array): Promise<void> {
+  async put(key: string, data: StorageData): Promise<void> {
     const objectKey = this.#objectKey(key);
-    const body = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    // Pieces are joined: a PUT states its length up front.
+    const body =
+      typeof data === "string"
+        ? Buffer.from(data, "utf8")
+        : data instanceof Uint8Array
+          ? data
+          : Buffer.from([...data].join(""), "utf8");
     try {
       if (body.byteLength > MULTIPART_THRESHOLD_BYTES) {
         await this.#upload(objectKey, body, body.byteLength);

@@ -4,7 +4,9 @@ import {
   ExperimentCoordinator,
   LocalStorage,
   ResultStore,
+  groupResults,
   parseStageConfig,
+  rankGroups,
   type CoordinatorEvent,
 } from "@tmgg/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -135,6 +137,16 @@ describe("ExperimentCoordinator.runStage", () => {
     expect(most).toBe(5);
     expect(events[0]).toBe("planned");
     expect(events.filter((e) => e === "finished")).toHaveLength(24);
+  });
+
+  it("groups the runs as their configs would, taking the groups from the plan", async () => {
+    const stage = parseStageConfig(GRID24_STAGE);
+    const result = await coordinator(new FakeRunner()).runStage(stage);
+    const fromConfigs = groupResults(result.experiments, Object.keys(stage.hyperparameterSpace));
+    expect(result.groups).toHaveLength(8);
+    expect(result.groups).toEqual(rankGroups(fromConfigs, stage.objective));
+    const stored = await coordinator(new FakeRunner()).aggregateStoredStage(stage);
+    expect(stored.groups).toEqual(result.groups);
   });
 
   it("runs everything again with resume off", async () => {

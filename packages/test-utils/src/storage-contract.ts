@@ -104,6 +104,17 @@ export function storageContract(
       expect(text(await storage.get("k.json"))).toBe("third");
     });
 
+    it("writes a value given in pieces, in order, and replaces the old one whole", async () => {
+      await storage.put("pieces.json", "old value");
+      function* pieces(): Generator<string> {
+        for (let i = 0; i < 300; i++) yield `${"é".repeat(i % 7)}piece ${i}\n`;
+      }
+      await storage.put("pieces.json", pieces());
+      expect(text(await storage.get("pieces.json"))).toBe([...pieces()].join(""));
+      await storage.put("pieces.json", []);
+      expect((await storage.get("pieces.json"))?.byteLength).toBe(0);
+    });
+
     it("returns undefined for a key that does not exist", async () => {
       expect(await storage.get("missing.json")).toBeUndefined();
       expect(await storage.get("missing/deeper/key.json")).toBeUndefined();

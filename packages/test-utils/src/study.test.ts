@@ -1,6 +1,13 @@
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { ExperimentCoordinator, parseStageConfig, renderMarkdown, renderText } from "@tmgg/core";
+import {
+  ExperimentCoordinator,
+  groupResults,
+  parseStageConfig,
+  rankGroups,
+  renderMarkdown,
+  renderText,
+} from "@tmgg/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeConfigProject } from "./config-project.ts";
 import { FakeRunner } from "./fake-runner.ts";
@@ -83,6 +90,14 @@ describe("a stage with num_trials", () => {
         /12 trials \(12 complete, 0 failed\); best val_loss so far: trial 0: [0-9.e-]+/,
       );
     }
+  });
+
+  it("groups the trials as their configs would, taking the groups from the study", async () => {
+    const stage = parseStageConfig(STAGE);
+    const result = await coordinator(new FakeRunner()).runStage(stage, {}, { parallelism: 4 });
+    const fromConfigs = groupResults(result.experiments, Object.keys(stage.hyperparameterSpace));
+    expect(result.groups).toHaveLength(12);
+    expect(result.groups).toEqual(rankGroups(fromConfigs, stage.objective));
   });
 
   it("replays the same suggestions for the same stage", async () => {
