@@ -7,9 +7,12 @@
 // Both tools run the same shell line, each in a fresh folder of the same filesystem, in
 // alternating order over several rounds (creating files costs more on a filesystem that
 // has just freed many, so neither always goes first); the figures are the medians. The
-// filesystem matters: tmpfs creates files in microseconds, a long-used ext4 area can take
-// a millisecond each, and tmgg creates more files per run (config.json, the two logs, a
-// lease, the result), so --dir lets you measure where your outputs would live.
+// filesystem matters: tmpfs creates a file in microseconds, an ext4 area that has just
+// freed many inodes (say, within a minute of deleting a large folder) can take a
+// millisecond each, and tmgg creates about four times the files per run that the shell
+// line does (the run folder, config.json, the two logs, a lease, the result). So it
+// measures in the temp folder's filesystem and in /dev/shm (the runner's own overhead);
+// --dir picks one folder instead.
 // Needs `npm run build` and GNU parallel (apt-get install parallel).
 // Usage: node bench/local-overhead.mjs [--runs 500] [--parallelism 8] [--rounds 3]
 //                                      [--rss-runs 10000] [--dir <folder>]
@@ -26,7 +29,7 @@ const { values } = parseArgs({
     parallelism: { type: "string", default: "8" },
     rounds: { type: "string", default: "3" },
     "rss-runs": { type: "string", default: "10000" },
-    dir: { type: "string", default: tmpdir() },
+    dir: { type: "string" },
   },
 });
 const N = Number(values.runs);
@@ -101,98 +104,97 @@ function timeCommand(command, args, options) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const filesystem =
-  spawnSync("df", ["--output=fstype", values.dir], { encoding: "utf8" })
+const filesystemOf = (dir) =>
+  spawnSync("df", ["--output=fstype", dir], { encoding: "utf8" })
     .stdout.trim()
     .split("\n")
     .at(-1) || "unknown";
-const root = await mkdtemp(path.join(values.dir, "tmgg-bench-overhead-"));
-try {
-  const runParallel = (round) =>
-    timeCommand(
-      "parallel",
-      [
-        "-j",
-        String(P),
-        `D=${root}/parallel-${round}/{}; ${WORK}`,
-        ":::",
-        ...Array.from({ length: N }, (_, i) => String(i)),
-      ],
-      { cwd: root, shell: false },
-    );
-  const runTmgg = async (round) => {
-    const dir = path.join(root, `tmgg-${round}`);
-    await project(dir, N);
-    return timeCommand(
-      process.execPath,
-      [
-        BIN,
-        "run",
-        "stage.yaml",
-        "--parallelism",
-        String(P),
-        "--storage",
-        "results",
-        "--output-dir",
-        "outputs",
-      ],
-      {
-        cwd: dir,
-        env: { ...process.env, CI: "true" },
-      },
-    );
-  };
-  console.log(
-    `local overhead: ${N} trivial experiments at parallelism ${P}, ${ROUNDS} rounds in ${root} (${filesystem})`,
-  );
-  const baseline = [];
-  const ours = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    if (round % 2 === 0) {
-      baseline.push(await runParallel(round));
-      ours.push(await runTmgg(round));
-    } else {
-      ours.push(await runTmgg(round));
-      baseline.push(await runParallel(round));
-    }
-    console.log(
-      `  round ${round + 1}: GNU parallel ${baseline[round].seconds.toFixed(2)} s, tmgg run ${ours[round].seconds.toFixed(2)} s`,
-    );
-  }
-  const baselineSeconds = median(baseline.map((r) => r.seconds));
-  const oursSeconds = median(ours.map((r) => r.seconds));
-  const ratio = oursSeconds / baselineSeconds;
-  console.log(`  GNU parallel   ${baselineSeconds.toFixed(2)} s (median)`);
-  console.log(
-    `  tmgg run       ${oursSeconds.toFixed(2)} s (median; ${((oursSeconds / N) * 1000).toFixed(1)} ms per run, peak RSS ${Math.max(...ours.map((r) => r.peakMiB)).toFixed(0)} MiB, its launcher ${Math.max(...ours.map((r) => r.helperPeakMiB)).toFixed(0)} MiB)`,
-  );
-  console.log(
-    `  ratio          ${ratio.toFixed(2)}x  (target <= 1.25x: ${ratio <= 1.25 ? "met" : "MISSED"})`,
-  );
+const TMGG_ARGS = [
+  BIN,
+  "run",
+  "stage.yaml",
+  "--parallelism",
+  String(P),
+  "--storage",
+  "results",
+  "--output-dir",
+  "outputs",
+];
+const TMGG_ENV = { ...process.env, CI: "true" };
 
-  const big = path.join(root, "big");
-  await project(big, RSS_RUNS);
-  const large = await timeCommand(
-    process.execPath,
-    [
-      BIN,
-      "run",
-      "stage.yaml",
-      "--parallelism",
-      String(P),
-      "--storage",
-      "results",
-      "--output-dir",
-      "outputs",
-    ],
-    {
-      cwd: big,
-      env: { ...process.env, CI: "true" },
-    },
-  );
-  console.log(
-    `coordinator memory: ${RSS_RUNS} planned runs completed in ${large.seconds.toFixed(1)} s, peak RSS ${large.peakMiB.toFixed(0)} MiB = ${(large.peakMiB * 1.048576).toFixed(0)} MB  (target < 150 MB: ${large.peakMiB * 1.048576 < 150 ? "met" : "MISSED"}); its launcher ${large.helperPeakMiB.toFixed(0)} MiB`,
-  );
-} finally {
-  await rm(root, { recursive: true, force: true });
+/** Medians of alternating rounds of both tools in fresh folders under `dir`. */
+async function compare(dir) {
+  const root = await mkdtemp(path.join(dir, "tmgg-bench-overhead-"));
+  try {
+    const runParallel = (round) =>
+      timeCommand(
+        "parallel",
+        [
+          "-j",
+          String(P),
+          `D=${root}/parallel-${round}/{}; ${WORK}`,
+          ":::",
+          ...Array.from({ length: N }, (_, i) => String(i)),
+        ],
+        { cwd: root, shell: false },
+      );
+    const runTmgg = async (round) => {
+      const cwd = path.join(root, `tmgg-${round}`);
+      await project(cwd, N);
+      return timeCommand(process.execPath, TMGG_ARGS, { cwd, env: TMGG_ENV });
+    };
+    console.log(
+      `local overhead: ${N} trivial experiments at parallelism ${P}, ${ROUNDS} rounds in ${root} (${filesystemOf(dir)})`,
+    );
+    const baseline = [];
+    const ours = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round % 2 === 0) {
+        baseline.push(await runParallel(round));
+        ours.push(await runTmgg(round));
+      } else {
+        ours.push(await runTmgg(round));
+        baseline.push(await runParallel(round));
+      }
+      console.log(
+        `  round ${round + 1}: GNU parallel ${baseline[round].seconds.toFixed(2)} s, tmgg run ${ours[round].seconds.toFixed(2)} s`,
+      );
+    }
+    const baselineSeconds = median(baseline.map((r) => r.seconds));
+    const oursSeconds = median(ours.map((r) => r.seconds));
+    const ratio = oursSeconds / baselineSeconds;
+    console.log(`  GNU parallel   ${baselineSeconds.toFixed(2)} s (median)`);
+    console.log(
+      `  tmgg run       ${oursSeconds.toFixed(2)} s (median; ${((oursSeconds / N) * 1000).toFixed(1)} ms per run, peak RSS ${Math.max(...ours.map((r) => r.peakMiB)).toFixed(0)} MiB, its launcher ${Math.max(...ours.map((r) => r.helperPeakMiB)).toFixed(0)} MiB)`,
+    );
+    console.log(
+      `  ratio          ${ratio.toFixed(2)}x  (target <= 1.25x: ${ratio <= 1.25 ? "met" : "MISSED"})`,
+    );
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 }
+
+/** The coordinator's peak memory over a stage of RSS_RUNS trivial runs. */
+async function memory(dir) {
+  const root = await mkdtemp(path.join(dir, "tmgg-bench-memory-"));
+  try {
+    await project(root, RSS_RUNS);
+    const large = await timeCommand(process.execPath, TMGG_ARGS, { cwd: root, env: TMGG_ENV });
+    const mb = large.peakMiB * 1.048576;
+    console.log(
+      `coordinator memory: ${RSS_RUNS} planned runs completed in ${large.seconds.toFixed(1)} s, peak RSS ${large.peakMiB.toFixed(0)} MiB = ${mb.toFixed(0)} MB  (target < 150 MB: ${mb < 150 ? "met" : "MISSED"}); its launcher ${large.helperPeakMiB.toFixed(0)} MiB`,
+    );
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+// By default on the disk that holds the temp folder (what creating each run's files
+// costs there; first, before this run has deleted anything there) and in memory (tmpfs:
+// the runner's own overhead).
+const dirs = values.dir
+  ? [values.dir]
+  : [...new Set([tmpdir(), ...(filesystemOf("/dev/shm") === "tmpfs" ? ["/dev/shm"] : [])])];
+for (const dir of dirs) await compare(dir);
+await memory(dirs.at(-1));
