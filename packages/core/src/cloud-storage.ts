@@ -6,6 +6,16 @@
 /** A value to store: whole, or as text in pieces (see `CloudStorage.put`). */
 export type StorageData = string | Uint8Array | Iterable<string>;
 
+/** How `put` and `putIfAbsent` write. */
+export interface PutOptions {
+  /**
+   * Default true: the value survives a machine crash once the call returns. False for
+   * values worth nothing after a crash (a run's lease): a store may then skip flushing
+   * to disk, which costs a local disk more than the write itself. Atomic either way.
+   */
+  durable?: boolean;
+}
+
 export interface CloudStorage {
   /** Where it stores, as a URI (`/abs/path` or `s3://bucket/prefix`). */
   readonly uri: string;
@@ -13,9 +23,9 @@ export interface CloudStorage {
    * Writes atomically: readers see the old value or the new one, never a part. `data` may
    * come in pieces (iterated once, in order), so that a large value is never held whole.
    */
-  put(key: string, data: StorageData): Promise<void>;
+  put(key: string, data: StorageData, options?: PutOptions): Promise<void>;
   /** Writes only when the key does not exist; true when this call wrote it. */
-  putIfAbsent(key: string, data: string | Uint8Array): Promise<boolean>;
+  putIfAbsent(key: string, data: string | Uint8Array, options?: PutOptions): Promise<boolean>;
   /** The stored bytes, or undefined when the key does not exist. */
   get(key: string): Promise<Uint8Array | undefined>;
   /** Every key that starts with `prefix`, sorted. */

@@ -27,7 +27,7 @@ export type {
   SweepOptions,
 } from "./cloud-runner.ts";
 export { assertValidKey, assertValidPrefix } from "./cloud-storage.ts";
-export type { CloudStorage, StorageData } from "./cloud-storage.ts";
+export type { CloudStorage, PutOptions, StorageData } from "./cloud-storage.ts";
 export {
   deepMerge,
   loadConfigFile,

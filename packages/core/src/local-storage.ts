@@ -24,6 +24,7 @@ import {
   assertValidKey,
   assertValidPrefix,
   type CloudStorage,
+  type PutOptions,
   type StorageData,
 } from "./cloud-storage.ts";
 
@@ -67,11 +68,12 @@ export class LocalStorage implements CloudStorage {
     this.uri = this.#root;
   }
 
-  async put(key: string, data: StorageData): Promise<void> {
+  async put(key: string, data: StorageData, options: PutOptions = {}): Promise<void> {
+    const durable = options.durable ?? true;
     const file = this.#file(key);
     const dir = path.dirname(file);
     const temp = await this.#writeTemp("write", key, dir, (to) =>
-      writeFile(to, data, { flag: "wx", flush: true }),
+      writeFile(to, data, { flag: "wx", flush: durable }),
     );
     try {
       await rename(temp, file);
@@ -79,14 +81,19 @@ export class LocalStorage implements CloudStorage {
       await rm(temp, { force: true });
       throw this.#fail("write", key, error);
     }
-    await syncDir(dir);
+    if (durable) await syncDir(dir);
   }
 
-  async putIfAbsent(key: string, data: string | Uint8Array): Promise<boolean> {
+  async putIfAbsent(
+    key: string,
+    data: string | Uint8Array,
+    options: PutOptions = {},
+  ): Promise<boolean> {
+    const durable = options.durable ?? true;
     const file = this.#file(key);
     const dir = path.dirname(file);
     const temp = await this.#writeTemp("write", key, dir, (to) =>
-      writeFile(to, data, { flag: "wx", flush: true }),
+      writeFile(to, data, { flag: "wx", flush: durable }),
     );
     try {
       // link() never replaces an existing name: across processes exactly one caller wins,
@@ -98,7 +105,7 @@ export class LocalStorage implements CloudStorage {
     } finally {
       await rm(temp, { force: true });
     }
-    await syncDir(dir);
+    if (durable) await syncDir(dir);
     return true;
   }
 

@@ -51,8 +51,22 @@ describe("RunLeases", () => {
     const second = await leasesOf("b").claim(RUN);
     expect(second).toMatchObject({ isClaimed: false, holder: { owner: "a", generation: 1 } });
     expect(await storage.list("stages/s/leases/")).toEqual([
-      `stages/s/leases/${RUN}/00000001.json`,
+      `stages/s/leases/${RUN}.00000001.json`,
     ]);
+  });
+
+  it("keeps the leases of runs whose ids start alike apart, all in one folder", async () => {
+    const runs = ["abc", "abc.00000001", "abc.1", "abc-1"];
+    const claims = await Promise.all(runs.map((run) => leasesOf("a").claim(run)));
+    expect(claims.map((claim) => claim.isClaimed)).toEqual([true, true, true, true]);
+    expect(await storage.list("stages/s/leases/")).toEqual(
+      runs.map((run) => `stages/s/leases/${run}.00000001.json`).sort(),
+    );
+    const other = await Promise.all(runs.map((run) => leasesOf("b").claim(run)));
+    expect(other.map((claim) => claim.isClaimed)).toEqual([false, false, false, false]);
+    for (const claim of claims) if (claim.isClaimed) await claim.lease.release();
+    expect(await storage.list("stages/s/")).toEqual([]);
+    expect((await leasesOf("b").claim("abc.1")).isClaimed).toBe(true);
   });
 
   it("takes an expired lease over by writing the next generation beside it", async () => {
@@ -62,9 +76,9 @@ describe("RunLeases", () => {
     if (!claim.isClaimed) return;
     expect(claim.lease.record).toMatchObject({ owner: "b", generation: 2, runId: RUN });
     // the expired lease was not deleted before the new one was written
-    expect(await storage.list(`stages/s/leases/${RUN}/`)).toEqual([
-      `stages/s/leases/${RUN}/00000001.json`,
-      `stages/s/leases/${RUN}/00000002.json`,
+    expect(await storage.list(`stages/s/leases/${RUN}.`)).toEqual([
+      `stages/s/leases/${RUN}.00000001.json`,
+      `stages/s/leases/${RUN}.00000002.json`,
     ]);
     await claim.lease.release();
     expect(await storage.list("stages/s/leases/")).toEqual([]);
@@ -158,7 +172,7 @@ describe("RunLeases", () => {
     const claim = await new RunLeases(staleOnce, "s", { owner: "b" }).claim(RUN);
     expect(claim).toMatchObject({ isClaimed: false, holder: { owner: "a", generation: 3 } });
     // b wrote generation 1, saw a's lease, and deleted its own
-    expect(await storage.list(`stages/s/leases/${RUN}/`)).toEqual([a.key(RUN, 3)]);
+    expect(await storage.list(`stages/s/leases/${RUN}.`)).toEqual([a.key(RUN, 3)]);
   });
 
   it("renews a lease with a later expiry and tells its owner when another took it over", async () => {

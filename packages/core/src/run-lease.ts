@@ -4,7 +4,7 @@
  * never run it at once, and a sweep that died (SIGKILL) gives its runs back when its
  * leases expire.
  *
- * Layout: `stages/<stage>/leases/<run_id>/<generation>.json`, generation 1, 2, … holding
+ * Layout: `stages/<stage>/leases/<run_id>.<generation>.json`, generation 1, 2, … holding
  * `{run_id, owner, generation, acquired_at, expires_at}`. The protocol needs only the
  * CloudStorage operations, each read-after-write consistent (S3 and LocalStorage are):
  *
@@ -61,9 +61,10 @@ export interface RunLeasesOptions {
   now?: () => number;
 }
 
-function generationOf(key: string): number | undefined {
-  const match = /\/(\d+)\.json$/.exec(key);
-  return match ? Number(match[1]) : undefined;
+/** The generation of a run's lease key: what follows its prefix is `<digits>.json`. */
+function generationOf(key: string, prefix: string): number | undefined {
+  const match = /^(\d+)\.json$/.exec(key.slice(prefix.length));
+  return key.startsWith(prefix) && match ? Number(match[1]) : undefined;
 }
 
 /** Claims, renews and releases the leases of one stage's runs. */
@@ -93,11 +94,14 @@ export class RunLeases {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The folder of a run's lease keys. */
+  /**
+   * What a run's lease keys start with. They lie side by side in one folder (no folder per
+   * run, which a local disk would have to create for every run and keep afterwards).
+   */
   prefix(runId: string): string {
     if (!RUN_ID_PATTERN.test(runId))
       throw new Error(`[coordinator] invalid run id ${JSON.stringify(runId)} for a lease`);
-    return `stages/${this.stage}/leases/${runId}/`;
+    return `stages/${this.stage}/leases/${runId}.`;
   }
 
   key(runId: string, generation: number): string {
@@ -123,10 +127,12 @@ export class RunLeases {
 
   /** The run's lease keys with their generations, oldest first. */
   async #keys(runId: string): Promise<Array<{ key: string; generation: number }>> {
-    const keys = await this.storage.list(this.prefix(runId));
+    const prefix = this.prefix(runId);
+    const keys = await this.storage.list(prefix);
     return keys
       .flatMap((key) => {
-        const generation = generationOf(key);
+        // Another run's id may start with this one's and a dot: its keys are not ours.
+        const generation = generationOf(key, prefix);
         return generation === undefined ? [] : [{ key, generation }];
       })
       .sort((a, b) => a.generation - b.generation);
@@ -189,7 +195,8 @@ export class RunLeases {
       const key = this.key(runId, next);
       const record = this.#record(runId, next, new Date(this.#now()).toISOString());
       // Lost: another claimer won this generation; the next pass reads its lease.
-      if (!(await this.storage.putIfAbsent(key, toDiskJson(record)))) continue;
+      // A lease is worth nothing after a crash (it expires), so it is not flushed to disk.
+      if (!(await this.storage.putIfAbsent(key, toDiskJson(record), { durable: false }))) continue;
       const others = await this.#othersLive(runId, key);
       if (others.length === 0) return { isClaimed: true, lease: new RunLease(this, key, record) };
       // A claimer raced us through a reused generation: step back, pause, look again.
@@ -204,7 +211,7 @@ export class RunLeases {
   /** @internal Used by RunLease. */
   async renewKey(key: string, record: RunLeaseRecord): Promise<RunLeaseRecord> {
     const renewed = this.#record(record.runId, record.generation, record.acquiredAt);
-    await this.storage.put(key, toDiskJson(renewed));
+    await this.storage.put(key, toDiskJson(renewed), { durable: false });
     return renewed;
   }
 

@@ -188,7 +188,7 @@ export const budgetReportSchema = z.object({
 });
 export type BudgetReport = z.output<typeof budgetReportSchema>;
 
-/** A claim on one run (`stages/<stage>/leases/<run_id>/<generation>.json`). */
+/** A claim on one run (`stages/<stage>/leases/<run_id>.<generation>.json`). */
 export const runLeaseSchema = z.object({
   runId: z.string(),
   owner: z.string(),

@@ -139,7 +139,7 @@ describe("leases", () => {
     expect(renderText(result)).toContain("1 run was claimed by another sweep");
     // every lease this sweep took is gone; the other sweep's is still there
     expect(await storage().list("stages/grid24/leases/")).toEqual([
-      `stages/grid24/leases/${held}/00000001.json`,
+      `stages/grid24/leases/${held}.00000001.json`,
     ]);
   });
 

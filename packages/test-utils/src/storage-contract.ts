@@ -115,6 +115,14 @@ export function storageContract(
       expect((await storage.get("pieces.json"))?.byteLength).toBe(0);
     });
 
+    it("writes values that need not survive a crash the same way (durable: false)", async () => {
+      expect(await storage.putIfAbsent("lease.json", "a", { durable: false })).toBe(true);
+      expect(await storage.putIfAbsent("lease.json", "b", { durable: false })).toBe(false);
+      await storage.put("lease.json", "renewed", { durable: false });
+      expect(text(await storage.get("lease.json"))).toBe("renewed");
+      expect(await storage.list("")).toEqual(["lease.json"]);
+    });
+
     it("returns undefined for a key that does not exist", async () => {
       expect(await storage.get("missing.json")).toBeUndefined();
       expect(await storage.get("missing/deeper/key.json")).toBeUndefined();
