@@ -88,12 +88,12 @@ describe("tmgg run after a SIGKILL", () => {
     expect((await first).signal).toBe("SIGKILL");
     const stored = new Set(await storedRuns());
     // Runs the dead sweep held: claimed (a lease in storage) and without a saved result;
-    // those it had started are in flight (orphaned experiments may still finish).
+    // those it had started were in flight (its launcher ends them; some may finish first).
     const held: string[] = [];
     const leases = path.join(root, "results/stages/s/leases");
-    for (const id of await readdir(leases)) {
-      const files = await readdir(path.join(leases, id));
-      if (!stored.has(id) && files.some((name) => /^\d+\.json$/.test(name))) held.push(id);
+    for (const name of await readdir(leases)) {
+      const id = /^(.+)\.\d+\.json$/.exec(name)?.[1];
+      if (id !== undefined && !stored.has(id) && !held.includes(id)) held.push(id);
     }
     const inFlight = (await invocations()).filter((id) => !stored.has(id));
     expect(stored.size).toBeGreaterThanOrEqual(3);
@@ -115,7 +115,7 @@ describe("tmgg run after a SIGKILL", () => {
       `${held.length} ${held.length === 1 ? "run was" : "runs were"} claimed by another sweep`,
     );
     const afterEarly = counts(await invocations());
-    // the early resume ran none of them; the dead sweep's orphaned experiments had started some
+    // the early resume ran none of them; the dead sweep had started some
     for (const id of held) expect(afterEarly.get(id) ?? 0, id).toBeLessThanOrEqual(1);
     const ranByDeadSweep = held.filter((id) => afterEarly.has(id));
 
