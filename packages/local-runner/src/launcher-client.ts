@@ -63,7 +63,13 @@ export class Launcher {
       pending.exit = resolveExit;
     });
     this.#pending.set(id, pending);
-    const child = this.#launcher();
+    let child: ChildProcess;
+    try {
+      child = this.#launcher();
+    } catch (error) {
+      this.#lose(id, `could not start the launcher process (${(error as Error).message})`);
+      return { started, exited };
+    }
     if (this.#pending.size === 1) child.channel?.ref();
     const message: LaunchRequest = { ...request, id };
     try {

@@ -47,7 +47,8 @@ function messageOf(error: unknown): string {
 }
 
 function send(event: LaunchEvent): void {
-  process.send?.(event);
+  // Once the coordinator is gone there is no one to tell (and sending would throw).
+  if (process.connected) process.send?.(event);
 }
 
 /** Process groups still running, so that a coordinator that dies does not leave them behind. */

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -152,6 +153,31 @@ describe("process trees", () => {
 
     const next = await runner.runExperiment(spec("after-launcher", { durationMs: 10, metrics: { val_loss: 0.2 } }));
     expect(next.status).toBe("completed");
+  });
+
+  it("ends the runs of a sweep process killed with SIGKILL, SIGKILL after the grace for those ignoring SIGTERM", async () => {
+    // A separate sweep process (the built runner) with two runs: one ends on SIGTERM, one
+    // ignores it; after the coordinator dies its launcher must end both.
+    const script = path.join(outputDir, "sweep.mjs");
+    const runnerModule = new URL("../dist/index.js", import.meta.url).href;
+    const experiments = [
+      spec("orphan-polite", { durationMs: 60_000, grandchildren: 1 }),
+      spec("orphan-stubborn", { durationMs: 60_000, grandchildren: 1, ignoreSigterm: true }),
+    ];
+    await writeFile(
+      script,
+      `import { LocalRunner } from ${JSON.stringify(runnerModule)};
+const runner = new LocalRunner({ outputDir: ${JSON.stringify(outputDir)}, gpus: [], killGraceMs: 500 });
+await Promise.all(${JSON.stringify(experiments)}.map((experiment) => runner.runExperiment(experiment)));
+`,
+    );
+    const sweep = spawn(process.execPath, [script], { stdio: "ignore" });
+    const trees = await Promise.all(experiments.map(spawnedPids));
+    const pids = trees.flatMap(({ pid, pids }) => [pid, ...pids]);
+    expect(pids.every(isRunning)).toBe(true);
+    sweep.kill("SIGKILL");
+    await waitFor(() => pids.every((pid) => !isRunning(pid)), 5000);
+    expect(pids.filter(isRunning)).toEqual([]);
   });
 
   it("cancels everything in flight on close", async () => {
