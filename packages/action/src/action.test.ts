@@ -779,4 +779,74 @@ describe("events other than comments", () => {
     expect(run.outputs["success-rate"]).toBe("1");
     expect(run.outputs["comment-url"]).toBeUndefined();
   });
+
+  it("pull_request from a collaborator runs the stage input and keeps the sticky comment on the pull request", async () => {
+    await using workspace = await createWorkspace();
+    await using f = await fakes(workspace);
+    const payload = (action: string): object => ({
+      action,
+      pull_request: { number: 7, head: { sha: workspace.head } },
+      repository: { name: "sweeps", owner: { login: "octo" }, full_name: "octo/sweeps" },
+      sender: { login: "maintainer", type: "User" },
+    });
+    const run = await runAction({
+      dist,
+      workspace,
+      eventName: "pull_request",
+      payload: payload("opened"),
+      inputs: { stage: "s" },
+      env: f.env,
+    });
+    expect(run.code, run.stdout).toBe(0);
+    const posted = f.github.commentsOn(7);
+    expect(posted).toHaveLength(1);
+    expect(posted[0]!.body.startsWith("<!-- tmgg-sweep:s -->")).toBe(true);
+    expect(posted[0]!.body).toContain("all runs completed");
+    expect(f.github.reactions).toEqual([]);
+    expect(f.github.statuses.map((s) => [s.sha, s.state])).toEqual([
+      [workspace.head, "pending"],
+      [workspace.head, "success"],
+    ]);
+    expect(run.outputs["comment-url"]).toBe(
+      `https://github.com/octo/sweeps/pull/7#issuecomment-${posted[0]!.id}`,
+    );
+
+    // the next push skips what completed and edits the same comment
+    const again = await runAction({
+      dist,
+      workspace,
+      eventName: "pull_request",
+      payload: payload("synchronize"),
+      inputs: { stage: "s" },
+      env: f.env,
+    });
+    expect(again.code, again.stdout).toBe(0);
+    expect(f.github.commentsOn(7)).toHaveLength(1);
+    expect(posted[0]!.body).toContain("| 6 | 6 | 0 | 0 | 0 | 6 | 100 %");
+    expect(f.github.unexpected).toEqual([]);
+  });
+
+  it("pull_request opened by someone without write access fails the job, comments nothing and runs nothing", async () => {
+    await using workspace = await createWorkspace();
+    await using f = await fakes(workspace);
+    const run = await runAction({
+      dist,
+      workspace,
+      eventName: "pull_request",
+      payload: {
+        action: "opened",
+        pull_request: { number: 7, head: { sha: workspace.head } },
+        repository: { name: "sweeps", owner: { login: "octo" }, full_name: "octo/sweeps" },
+        sender: { login: "stranger", type: "User" },
+      },
+      inputs: { stage: "s" },
+      env: f.env,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toContain("you are not a collaborator");
+    expect(run.summary).toContain("you are not a collaborator");
+    expect(f.github.commentsOn(7)).toEqual([]);
+    expect(f.github.statuses).toEqual([]);
+    expect(await runFolders(workspace, "s")).toEqual([]);
+  });
 });
