@@ -3,10 +3,12 @@
 // the child has exec'd, and a fork costs more the more memory the forking process has:
 // the coordinator of a large sweep would spend most of its time there. This process
 // keeps a tiny heap and does the per-run file work (fresh run folder, config.json, log
-// files) with synchronous calls, so the coordinator only exchanges two messages a run.
+// files), mostly with synchronous calls, so the coordinator only exchanges two messages
+// a run.
 // It uses Node built-ins only, so that it starts fast and small.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, statSync, writeFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 
 /** Starts one experiment in its own process group. */
 export interface LaunchRequest {
@@ -54,13 +56,15 @@ function send(event: LaunchEvent): void {
 /** Process groups still running, so that a coordinator that dies does not leave them behind. */
 const live = new Map<number, ChildProcess>();
 
-function launch(request: LaunchRequest): void {
+async function launch(request: LaunchRequest): Promise<void> {
   const { id } = request;
   let stdout: number | undefined;
   let stderr: number | undefined;
   try {
     try {
-      rmSync(request.runDir, { recursive: true, force: true });
+      // An earlier attempt's folder may hold large checkpoints: removing it must not hold
+      // up the other runs' launches and exits, so it goes to the thread pool.
+      if (existsSync(request.runDir)) await rm(request.runDir, { recursive: true, force: true });
       mkdirSync(request.runDir, { recursive: true });
       writeFileSync(request.configPath, request.configText);
       stdout = openSync(request.stdoutPath, "w");
@@ -154,7 +158,7 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 
 function main(): void {
   const killGraceMs = Number(process.argv[2] ?? "10000");
-  process.on("message", (message) => launch(message as LaunchRequest));
+  process.on("message", (message) => void launch(message as LaunchRequest));
   process.on("disconnect", () => abandon(Number.isFinite(killGraceMs) ? killGraceMs : 10_000));
 }
 
