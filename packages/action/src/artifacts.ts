@@ -3,10 +3,10 @@
  * the logs of the runs this job ran, within fixed bounds (a log over the per-file bound
  * keeps its tail; past the total bound logs are left out, and README.txt says so).
  */
-import { lstat, mkdir, open, readdir, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { DefaultArtifactClient } from "@actions/artifact";
-import { toDiskJson, type ExperimentResult, type StageResult } from "@tmgg/core";
+import { runFolderFiles, toDiskJson, type ExperimentResult, type StageResult } from "@tmgg/core";
 
 export interface ArtifactLimits {
   /** A larger file keeps its last `maxFileBytes`. */
@@ -32,25 +32,7 @@ export interface StagedArtifact {
   notes: string[];
 }
 
-const CHECKPOINTS = "checkpoints";
 const MiB = 1024 * 1024;
-
-async function* regularFiles(dir: string, prefix = ""): AsyncGenerator<string> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) {
-      if (relative !== CHECKPOINTS) yield* regularFiles(path.join(dir, entry.name), relative);
-    } else if (entry.isFile()) {
-      yield relative; // symbolic links are never followed
-    }
-  }
-}
 
 /** Copies `source` to `target`, keeping only the last `maxBytes` of a larger file; returns bytes written and whether it was cut. */
 async function copyTail(
@@ -133,7 +115,7 @@ export async function stageArtifact(
     } catch {
       continue;
     }
-    for await (const relative of regularFiles(folder)) {
+    for await (const relative of runFolderFiles(folder)) {
       const room = Math.min(limits.maxFileBytes, limits.maxTotalBytes - total);
       if (room <= 0) break;
       const target = path.join(root, "logs", experiment.runId, relative);

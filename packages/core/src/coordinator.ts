@@ -7,13 +7,13 @@
  * a budget caps what a sweep may start (budget.ts), and runs that failed for
  * infrastructure reasons are retried within the sweep (`max_retries`).
  */
-import { readdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { aggregateStage } from "./aggregate.ts";
 import { BudgetGuard, gpusOfRun, type BudgetAmount, type BudgetReservation } from "./budget.ts";
 import type { CloudRunner, ExperimentSpec, ProgressPoint } from "./cloud-runner.ts";
 import type { CloudStorage } from "./cloud-storage.ts";
-import { CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE } from "./experiment-contract.ts";
+import { CONFIG_FILE, METRICS_FILE, runFolderFiles } from "./experiment-contract.ts";
 import { estimateRunsCostUsd } from "./gpu-prices.ts";
 import { StagePlanner, checkShard, shardOfRun, type PlannedRun } from "./plan.ts";
 import { ResultStore } from "./result-store.ts";
@@ -181,22 +181,6 @@ function mostCommon(values: readonly string[]): string | undefined {
   return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
 }
 
-/** The non-empty files under `dir`, as `/`-separated relative paths. */
-async function* walkFiles(dir: string, prefix = ""): AsyncGenerator<string> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* walkFiles(full, relative);
-    else if (entry.isFile() && (await stat(full)).size > 0) yield relative;
-  }
-}
-
 /** Run-folder files the result JSON already holds (`config`, `metrics`): not copied again. */
 const IN_RESULT = new Set([CONFIG_FILE, METRICS_FILE]);
 
@@ -300,11 +284,10 @@ export class ExperimentCoordinator {
     const attemptKey = `${result.attempt}-${result.startedAt.replace(/[^0-9]/g, "").slice(0, 17)}`;
     const prefix = store.artifactsPrefix(stageName, result.runId, attemptKey);
     let uploaded = 0;
-    for await (const file of walkFiles(result.logsPath)) {
-      if (IN_RESULT.has(file)) continue;
-      if (!withCheckpoints && (file === CHECKPOINTS_DIR || file.startsWith(`${CHECKPOINTS_DIR}/`)))
-        continue;
-      await store.storage.uploadFile(`${prefix}${file}`, path.join(result.logsPath, file));
+    for await (const file of runFolderFiles(result.logsPath, { checkpoints: withCheckpoints })) {
+      const full = path.join(result.logsPath, file);
+      if (IN_RESULT.has(file) || (await stat(full)).size === 0) continue;
+      await store.storage.uploadFile(`${prefix}${file}`, full);
       uploaded++;
     }
     return uploaded > 0 ? `${store.storage.uri.replace(/\/$/, "")}/${prefix}` : null;

@@ -2,7 +2,7 @@
  * The experiment contract (DESIGN.md section 4), shared by every runner: the argv
  * placeholders, the environment, reading `metrics.json`, and turning an exit into a status.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import type { ExperimentSpec, ProgressPoint } from "./cloud-runner.ts";
 import { metricsSchema, type ExperimentStatus, type Metrics } from "./schemas.ts";
@@ -131,6 +131,34 @@ export function parseMetrics(text: string | undefined): MetricsReading {
     };
   }
   return { metrics: parsed.data };
+}
+
+/**
+ * The regular files under a run folder, as `/`-separated relative paths in name order;
+ * symbolic links are never followed, and `checkpoints/` is left out unless asked for.
+ * A missing folder has none.
+ */
+export async function* runFolderFiles(
+  dir: string,
+  options: { checkpoints?: boolean } = {},
+  prefix = "",
+): AsyncGenerator<string> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) {
+      if (relative !== CHECKPOINTS_DIR || options.checkpoints) {
+        yield* runFolderFiles(path.join(dir, entry.name), options, relative);
+      }
+    } else if (entry.isFile()) {
+      yield relative;
+    }
+  }
 }
 
 /** Reads and checks `<runDir>/metrics.json`. */

@@ -60,6 +60,7 @@ export {
   parseProgressLine,
   readMetricsFile,
   resolveSpec,
+  runFolderFiles,
 } from "./experiment-contract.ts";
 export type {
   ContractPaths,
