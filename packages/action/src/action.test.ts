@@ -554,7 +554,7 @@ describe("cancellation", () => {
     });
     for (const pid of pids) {
       try {
-        process.kill(-pid, "SIGKILL"); // the killed step could not end its runs' process groups
+        process.kill(-pid, "SIGKILL"); // the killed step did not end its runs itself (its launcher does, after a grace)
       } catch {
         // already gone
       }

@@ -136,7 +136,8 @@ describe("tmgg run", () => {
     );
   });
 
-  it("cancels on SIGINT: exits 130, leaves no process behind and still saves the stage result", async () => {
+  /** Runs a stage of slow runs with grandchildren, sends `signal` once two are in flight, and waits for the CLI to end. */
+  async function signalMidRun(signal: NodeJS.Signals): ReturnType<typeof tmgg> {
     await project(GRID, "sleep_ms: 30000\ngrandchild: true\n");
     let pid = 0;
     const running = tmgg(["run", "stages/s.yaml", "--parallelism", "2"], {
@@ -146,8 +147,22 @@ describe("tmgg run", () => {
       await new Promise((r) => setTimeout(r, 100));
     expect(await invocations()).toHaveLength(2);
     await new Promise((r) => setTimeout(r, 300));
-    process.kill(pid, "SIGINT");
-    const result = await running;
+    process.kill(pid, signal);
+    return running;
+  }
+
+  /** Pids the runs and their grandchildren logged. */
+  async function loggedPids(): Promise<number[]> {
+    const pids = (await readFile(path.join(root, "pids.log"), "utf8"))
+      .trim()
+      .split("\n")
+      .map(Number);
+    expect(pids.length).toBeGreaterThanOrEqual(2);
+    return pids;
+  }
+
+  it("cancels on SIGINT: exits 130, leaves no process behind and still saves the stage result", async () => {
+    const result = await signalMidRun("SIGINT");
     expect(result.code).toBe(130);
     const saved = JSON.parse(
       await readFile(path.join(root, "results/stages/s/stage_result.json"), "utf8"),
@@ -155,32 +170,14 @@ describe("tmgg run", () => {
       summary: { cancelled: number; total_experiments: number };
     };
     expect(saved.summary).toMatchObject({ cancelled: 6, total_experiments: 6 });
-    const pids = (await readFile(path.join(root, "pids.log"), "utf8"))
-      .trim()
-      .split("\n")
-      .map(Number);
-    expect(pids.length).toBeGreaterThanOrEqual(2);
+    const pids = await loggedPids();
     const alive = await Promise.all(pids.map(isAlive));
     expect(pids.filter((_, i) => alive[i])).toEqual([]);
   }, 30_000);
 
   it("leaves no experiment running when it is killed with SIGKILL mid-run", async () => {
-    await project(GRID, "sleep_ms: 30000\ngrandchild: true\n");
-    let pid = 0;
-    const running = tmgg(["run", "stages/s.yaml", "--parallelism", "2"], {
-      onSpawn: (p) => (pid = p),
-    });
-    for (let i = 0; i < 100 && (await invocations()).length < 2; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    expect(await invocations()).toHaveLength(2);
-    await new Promise((r) => setTimeout(r, 300));
-    process.kill(pid, "SIGKILL");
-    expect((await running).signal).toBe("SIGKILL");
-    const pids = (await readFile(path.join(root, "pids.log"), "utf8"))
-      .trim()
-      .split("\n")
-      .map(Number);
-    expect(pids.length).toBeGreaterThanOrEqual(2);
+    expect((await signalMidRun("SIGKILL")).signal).toBe("SIGKILL");
+    const pids = await loggedPids();
     // The launcher sees its coordinator gone and ends the process groups it started.
     let left = pids;
     for (let i = 0; i < 100 && left.length > 0; i++) {

@@ -855,16 +855,20 @@ function markdownBest(model: Model): string {
   return joinBlocks([heading, `No run reported ${metric}, so there is no best configuration.`]);
 }
 
-function tableHeadings(model: Model): { headers: string[]; isNumeric: boolean[] } {
-  const arrow = model.objective.mode === "min" ? "↓" : "↑";
+/** The group table's headings, user names written with `label`, and which columns are numbers. */
+function tableHeadings(
+  model: Model,
+  label: (text: string) => string,
+  objectiveHeading: (metric: string, mode: Objective["mode"]) => string,
+): { headers: string[]; isNumeric: boolean[] } {
   const headers = [
     "#",
     "architecture",
     "dataset",
-    ...model.paramKeys.map((key) => code(key)),
+    ...model.paramKeys.map((key) => label(key)),
     "n",
-    `${code(model.objective.metric)} ${arrow} mean ± std`,
-    ...model.metricKeys.map((key) => code(key)),
+    objectiveHeading(label(model.objective.metric), model.objective.mode),
+    ...model.metricKeys.map((key) => label(key)),
   ];
   const isNumeric = headers.map((_, i) => i === 0 || i >= 3 + model.paramKeys.length);
   return { headers, isNumeric };
@@ -900,7 +904,11 @@ function hiddenColumnsNote(model: Model): string {
 }
 
 function markdownTable(model: Model): Cuttable {
-  const { headers, isNumeric } = tableHeadings(model);
+  const { headers, isNumeric } = tableHeadings(
+    model,
+    (text) => code(text),
+    (metric, mode) => `${metric} ${mode === "min" ? "↓" : "↑"} mean ± std`,
+  );
   const intro =
     `### Results by configuration\n\nBest first by the mean of ${code(model.objective.metric)} over seeds ` +
     `(${direction(model.objective)}); n = seeds with a result.${hiddenColumnsNote(model)}`;
@@ -1200,17 +1208,11 @@ function textBest(model: Model): string {
 function textTable(model: Model, maxGroups = Infinity): Cuttable {
   if (model.ranked.length === 0) return () => "";
   const shown = model.ranked.slice(0, maxGroups);
-  const arrow = model.objective.mode === "min" ? "(min)" : "(max)";
-  const headers = [
-    "#",
-    "architecture",
-    "dataset",
-    ...model.paramKeys.map((key) => plain(key)),
-    "n",
-    `${plain(model.objective.metric)} ${arrow}`,
-    ...model.metricKeys.map((key) => plain(key)),
-  ];
-  const isNumeric = headers.map((_, i) => i === 0 || i >= 3 + model.paramKeys.length);
+  const { headers, isNumeric } = tableHeadings(
+    model,
+    (text) => plain(text),
+    (metric, mode) => `${metric} (${mode})`,
+  );
   const cells = shown.map((entry) => rowCells(model, entry, (text) => plain(text)));
   const lines = alignRows([headers, ...cells], isNumeric);
   const heading = `Groups, best first${hiddenColumnsNote(model)}`;

@@ -53,6 +53,11 @@ function send(event: LaunchEvent): void {
   if (process.connected) process.send?.(event);
 }
 
+/** Says why run `id` did not start. */
+function sendFailure(id: number, stage: "prepare" | "cwd" | "spawn", error: unknown): void {
+  send({ id, event: "failed", stage, code: errorCode(error), message: messageOf(error) });
+}
+
 /** Process groups still running, so that a coordinator that dies does not leave them behind. */
 const live = new Map<number, ChildProcess>();
 
@@ -70,25 +75,13 @@ async function launch(request: LaunchRequest): Promise<void> {
       stdout = openSync(request.stdoutPath, "w");
       stderr = openSync(request.stderrPath, "w");
     } catch (error) {
-      send({
-        id,
-        event: "failed",
-        stage: "prepare",
-        code: errorCode(error),
-        message: messageOf(error),
-      });
+      sendFailure(id, "prepare", error);
       return;
     }
     try {
       if (!statSync(request.cwd).isDirectory()) throw new Error("not a folder");
     } catch (error) {
-      send({
-        id,
-        event: "failed",
-        stage: "cwd",
-        code: errorCode(error),
-        message: messageOf(error),
-      });
+      sendFailure(id, "cwd", error);
       return;
     }
     let child: ChildProcess;
@@ -101,27 +94,14 @@ async function launch(request: LaunchRequest): Promise<void> {
         windowsHide: true,
       });
     } catch (error) {
-      send({
-        id,
-        event: "failed",
-        stage: "spawn",
-        code: errorCode(error),
-        message: messageOf(error),
-      });
+      sendFailure(id, "spawn", error);
       return;
     }
     const { pid } = child;
     child.once("error", (error) => {
       // Without a pid the program never started; with one, a later error (a failed kill)
       // changes nothing about how the run ends, which "exit" reports.
-      if (pid === undefined)
-        send({
-          id,
-          event: "failed",
-          stage: "spawn",
-          code: errorCode(error),
-          message: messageOf(error),
-        });
+      if (pid === undefined) sendFailure(id, "spawn", error);
     });
     if (pid === undefined) return;
     live.set(pid, child);

@@ -192,6 +192,12 @@ function isPreconditionFailed(error: unknown): boolean {
   );
 }
 
+/** The bytes of a value to store; pieces are joined, as a PUT states its length up front. */
+function bodyOf(data: StorageData): Uint8Array {
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  return data instanceof Uint8Array ? data : Buffer.from([...data].join(""), "utf8");
+}
+
 /**
  * CloudStorage in an S3 bucket, under an optional key prefix. Writes of one object are
  * atomic on S3; `putIfAbsent` is a conditional PUT (`If-None-Match: *`).
@@ -246,13 +252,7 @@ export class S3Storage implements CloudStorage {
 
   async put(key: string, data: StorageData): Promise<void> {
     const objectKey = this.#objectKey(key);
-    // Pieces are joined: a PUT states its length up front.
-    const body =
-      typeof data === "string"
-        ? Buffer.from(data, "utf8")
-        : data instanceof Uint8Array
-          ? data
-          : Buffer.from([...data].join(""), "utf8");
+    const body = bodyOf(data);
     try {
       if (body.byteLength > MULTIPART_THRESHOLD_BYTES) {
         await this.#upload(objectKey, body, body.byteLength);
@@ -273,7 +273,7 @@ export class S3Storage implements CloudStorage {
 
   async putIfAbsent(key: string, data: string | Uint8Array): Promise<boolean> {
     const objectKey = this.#objectKey(key);
-    const body = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    const body = bodyOf(data);
     try {
       await this.client.send(
         new PutObjectCommand({
